@@ -1,0 +1,59 @@
+"""forgetlab: a laboratory for catastrophic forgetting and continual learning.
+
+Quick start::
+
+    import forgetlab
+    results = forgetlab.tutorial(seeds=range(4), out="runs/tutorial")
+    forgetlab.final_scores(results.scores)
+    scores = forgetlab.load("runs/tutorial")
+
+The names below are imported on first use, so that ``forgetlab --help`` stays fast.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING
+
+__version__ = "0.1.0"
+
+_EXPORTS = {
+    "Experiment": "forgetlab.experiment",
+    "Results": "forgetlab.experiment",
+    "ForgetlabError": "forgetlab.errors",
+    "InvalidParameterError": "forgetlab.errors",
+    "final_scores": "forgetlab.stats",
+    "load": "forgetlab.store",
+    "run_experiment": "forgetlab.api",
+    "tutorial": "forgetlab.api",
+    "tutorial_experiment": "forgetlab.api",
+}
+
+__all__ = [
+    "Experiment",
+    "ForgetlabError",
+    "InvalidParameterError",
+    "Results",
+    "final_scores",
+    "load",
+    "run_experiment",
+    "tutorial",
+    "tutorial_experiment",
+]
+
+if TYPE_CHECKING:
+    from forgetlab.api import run_experiment, tutorial, tutorial_experiment
+    from forgetlab.errors import ForgetlabError, InvalidParameterError
+    from forgetlab.experiment import Experiment, Results
+    from forgetlab.stats import final_scores
+    from forgetlab.store import load
+
+
+def __getattr__(name: str) -> object:
+    if name in _EXPORTS:
+        return getattr(importlib.import_module(_EXPORTS[name]), name)
+    raise AttributeError(f"module 'forgetlab' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted([*globals(), *_EXPORTS])

@@ -1,0 +1,138 @@
+"""The command line: parses, calls the library, prints. Heavy imports happen late."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+from typing import NoReturn
+
+__all__ = ["main"]
+
+DEFAULT_SCHEDULES = "sequential,alternating,interspersed"
+
+
+class _Parser(argparse.ArgumentParser):
+    """An ArgumentParser whose errors are one line and exit code 2."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: error: {message}\n")
+
+
+def _int_list(flag: str):
+    def parse(text: str) -> tuple[int, ...]:
+        try:
+            return tuple(int(item) for item in text.split(","))
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{flag} must be comma-separated ints, e.g. 1,9; got {text!r}") from None
+
+    return parse
+
+
+def _names(text: str) -> tuple[str, ...]:
+    return tuple(item.strip() for item in text.split(",") if item.strip())
+
+
+def _build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="forgetlab", description="A laboratory for catastrophic forgetting and continual learning.")
+    parser.add_argument("--version", action="store_true", help="print the version and exit")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    tutorial = commands.add_parser(
+        "tutorial",
+        help="reproduce the summer/autumn tutorial over one or many seeds",
+        description="Reproduce the tutorial: naive fine-tuning (sequential), alternating and interspersed "
+        "training on summer then autumn prices. Prints the final R² per schedule and task and writes "
+        "results.parquet, predictions.parquet and figures into --out.",
+    )
+    tutorial.add_argument("--engine", default="sklearn", help="training engine (default: sklearn)")
+    tutorial.add_argument("--seeds", default="42", help="seeds: 42 (the tutorial), 0-15, 1,2,3 (default: 42)")
+    tutorial.add_argument(
+        "--schedules", type=_names, default=_names(DEFAULT_SCHEDULES), help=f"default: {DEFAULT_SCHEDULES}"
+    )
+    tutorial.add_argument("--seasons", type=_names, default=("summer", "autumn"), help="default: summer,autumn")
+    tutorial.add_argument("--k", type=int, default=30, help="samples per task per epoch (default: 30)")
+    tutorial.add_argument(
+        "--sequential-epochs",
+        type=_int_list("--sequential-epochs"),
+        default=(1, 9),
+        help="epochs per season (default: 1,9)",
+    )
+    tutorial.add_argument("--alternating-epochs", type=int, default=100, help="default: 100")
+    tutorial.add_argument("--interspersed-epochs", type=int, default=50, help="default: 50")
+    tutorial.add_argument("--out", help="output directory (default: runs/tutorial-<fingerprint>)")
+    tutorial.add_argument("--threads", type=int, default=1, help="BLAS threads per run (default: 1)")
+    tutorial.add_argument("--jobs", type=int, help="worker processes (default: cores / threads)")
+    tutorial.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    return parser
+
+
+def _format_table(table, n_seeds: int) -> str:
+    """The final-score table as aligned text."""
+    band = n_seeds > 1
+    header = ["schedule", "task", "median R²" if band else "R²"] + (["95% of seeds"] if band else [])
+    lines = [header]
+    for (schedule, task), row in table.iterrows():
+        cells = [schedule, task, f"{row['median']:.3f}"]
+        if band:
+            cells.append(f"[{row['low']:.3f}, {row['high']:.3f}]")
+        lines.append(cells)
+    widths = [max(len(line[i]) for line in lines) for i in range(len(header))]
+    return "\n".join("  ".join(cell.ljust(width) for cell, width in zip(line, widths, strict=True)) for line in lines)
+
+
+def _tutorial(args: argparse.Namespace) -> int:
+    from forgetlab.api import FIGURES, run_experiment, tutorial_experiment
+    from forgetlab.experiment import parse_seeds
+    from forgetlab.stats import final_scores
+
+    experiment = tutorial_experiment(
+        seeds=parse_seeds(args.seeds),
+        schedules=args.schedules,
+        seasons=args.seasons,
+        k=args.k,
+        sequential_epochs=args.sequential_epochs,
+        alternating_epochs=args.alternating_epochs,
+        interspersed_epochs=args.interspersed_epochs,
+        engine=args.engine,
+        threads=args.threads,
+    )
+    if args.jobs is not None and args.jobs < 1:
+        from forgetlab.errors import invalid
+
+        raise invalid("jobs", None, "an int >= 1", args.jobs)
+    out = args.out or f"runs/tutorial-{experiment.fingerprint()[:8]}"
+    results = run_experiment(experiment, out=out, n_jobs=args.jobs, progress=not args.no_progress)
+    n_seeds = len(experiment.seeds)
+    print(f"Final test R² over {n_seeds} seed{'s' if n_seeds > 1 else ''}:")
+    print(_format_table(final_scores(results.scores), n_seeds))
+    print(f"results: {results.out / 'results.parquet'} (load with forgetlab.load({str(results.out)!r}))")
+    print("figures: " + ", ".join(str(results.out / name) for name in FIGURES.values()))
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``forgetlab`` command; returns the exit code."""
+    parser = _build_parser()
+    args = parser.parse_args(argv)
+    if args.version:
+        from importlib.metadata import version
+
+        print(f"forgetlab {version('forgetlab')}")
+        return 0
+    if args.command is None:
+        parser.print_help()
+        return 2
+    from forgetlab.errors import ForgetlabError
+
+    try:
+        return _tutorial(args)
+    except ForgetlabError as error:
+        print(f"forgetlab: error: {error}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("forgetlab: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,48 @@
+"""The one family of errors forgetlab raises on bad input.
+
+Every message names the parameter, what is allowed and what was given, in one line::
+
+    The 'k' parameter of Alternating must be an int in [1, 68]; got 100.
+
+The command line turns any :class:`ForgetlabError` into that line and exit code 2.
+"""
+
+from __future__ import annotations
+
+__all__ = ["ForgetlabError", "InvalidParameterError", "invalid"]
+
+
+class ForgetlabError(Exception):
+    """Base class of every error forgetlab raises on purpose."""
+
+
+class InvalidParameterError(ForgetlabError, ValueError):
+    """A parameter, a config field or user data is not allowed.
+
+    Also a :class:`ValueError`, so code that catches ``ValueError`` keeps working.
+    """
+
+
+def invalid(name: str, owner: str | None, allowed: str, got: object) -> InvalidParameterError:
+    """Build an :class:`InvalidParameterError` with forgetlab's one message format.
+
+    Parameters
+    ----------
+    name : str
+        The parameter or field, e.g. ``"k"`` or ``"seeds"``.
+    owner : str or None
+        What the parameter belongs to, e.g. ``"Alternating"``; None for a top-level field.
+    allowed : str
+        What is allowed, phrased to follow "must be", e.g. ``"an int in [1, 68]"``.
+    got : object
+        The value that was given; shown with ``repr``.
+
+    Examples
+    --------
+    >>> print(invalid("k", "Alternating", "an int in [1, 68]", 100))
+    The 'k' parameter of Alternating must be an int in [1, 68]; got 100.
+    >>> print(invalid("seeds", None, "a non-empty list of ints", []))
+    The 'seeds' parameter must be a non-empty list of ints; got [].
+    """
+    where = f" of {owner}" if owner else ""
+    return InvalidParameterError(f"The {name!r} parameter{where} must be {allowed}; got {got!r}.")

@@ -1,0 +1,106 @@
+"""Figures with matplotlib: score curves over epochs and predictions against the truth.
+
+Functions build :class:`matplotlib.figure.Figure` objects without pyplot, so they work
+headless, in scripts and in notebooks (a returned figure displays inline).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+from matplotlib.figure import Figure
+
+from forgetlab.stats import BAND
+from forgetlab.tasks import Stream
+
+__all__ = ["plot_predictions", "plot_scores"]
+
+
+def _panels(n: int, *, width: float = 4.5, height: float = 3.5) -> tuple[Figure, list]:
+    figure = Figure(figsize=(width * n, height), layout="constrained")
+    axes = figure.subplots(1, n, squeeze=False, sharey=True)[0]
+    return figure, list(axes)
+
+
+def plot_scores(scores: pd.DataFrame, *, metric: str = "r2") -> Figure:
+    """Every task's score after every epoch, one panel per schedule.
+
+    With one seed, the curves themselves; with several, the median over seeds and a band
+    from the 2.5th to the 97.5th percentile. R² is unbounded below (a forgotten task can
+    score -200 while a learned one scores 0.99), so the y axis is symmetric-logarithmic:
+    linear in [-1, 1], logarithmic beyond.
+
+    Parameters
+    ----------
+    scores : DataFrame
+        The tidy results table.
+    metric : str, default "r2"
+        Which metric's rows to draw.
+
+    Returns
+    -------
+    Figure
+    """
+    rows = scores[scores["metric"] == metric]
+    schedules = list(dict.fromkeys(rows["schedule"]))
+    figure, axes = _panels(len(schedules))
+    for ax, schedule in zip(axes, schedules, strict=True):
+        part = rows[rows["schedule"] == schedule]
+        n_seeds = part["seed"].nunique()
+        for task in dict.fromkeys(part["task"]):
+            curve = part[part["task"] == task].groupby("epoch")["value"]
+            median = curve.median()
+            (line,) = ax.plot(median.index, median.to_numpy(), label=task)
+            if n_seeds > 1:
+                low, high = curve.quantile(BAND[0] / 100), curve.quantile(BAND[1] / 100)
+                ax.fill_between(median.index, low.to_numpy(), high.to_numpy(), color=line.get_color(), alpha=0.25)
+        ax.axhline(0, color="grey", linewidth=0.8, linestyle=":")
+        ax.set_yscale("symlog", linthresh=1)
+        ax.set_title(f"{schedule} ({n_seeds} seed{'s' if n_seeds > 1 else ''})")
+        ax.set_xlabel("epoch")
+        ax.grid(alpha=0.3)
+    label = {"r2": "R²"}.get(metric, metric)
+    axes[0].set_ylabel(f"test {label}" + (" (median, 95% of seeds)" if rows["seed"].nunique() > 1 else ""))
+    axes[0].legend()
+    return figure
+
+
+def plot_predictions(predictions: pd.DataFrame, stream: Stream, *, seed: int | None = None) -> Figure:
+    """The final model's test-set predictions against the true curve, one panel per schedule.
+
+    The tutorial's figure: the true price over every task of the stream as a line, and
+    each task's test-set predictions as points.
+
+    Parameters
+    ----------
+    predictions : DataFrame
+        The predictions table (``forgetlab.load(OUT, "predictions")``).
+    stream : Stream
+        The stream the predictions were made on (its tasks carry the true curves).
+    seed : int, optional
+        Which seed's runs to show; default the first.
+
+    Returns
+    -------
+    Figure
+    """
+    seed = int(predictions["seed"].iloc[0]) if seed is None else seed
+    rows = predictions[predictions["seed"] == seed]
+    schedules = list(dict.fromkeys(rows["schedule"]))
+    figure, axes = _panels(len(schedules))
+    for ax, schedule in zip(axes, schedules, strict=True):
+        for i, task in enumerate(stream.tasks):
+            if task.curve is not None:
+                x = stream.denormalise(task.curve.x)[:, 0]
+                order = np.argsort(x)
+                ax.plot(x[order], task.curve.y[order], color="black", linewidth=1, label="true" if i == 0 else None)
+        part = rows[rows["schedule"] == schedule]
+        for task in dict.fromkeys(part["task"]):
+            points = part[part["task"] == task]
+            ax.scatter(points["x"], points["y_pred"], s=14, zorder=2, label=f"{task} predictions")
+        ax.set_title(f"{schedule} (seed {seed})")
+        ax.set_xlabel("day")
+        ax.grid(alpha=0.3)
+    axes[0].set_ylabel("price")
+    axes[0].legend()
+    return figure

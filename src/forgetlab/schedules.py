@@ -1,0 +1,225 @@
+"""Which samples a run trains on in each epoch.
+
+A schedule is a frozen dataclass of plain settings. :meth:`plan` turns it, the stream's
+training-set sizes and a NumPy ``RandomState`` into the whole training plan: a list of
+epochs, each epoch a list of ``(task_index, sample_indices)`` parts that are concatenated,
+in that order, into the one batch the engine trains on in that epoch (one ``partial_fit``
+call for the scikit-learn engine). Scores are recorded after every epoch.
+
+Plans are pure functions of ``(train_sizes, rng)``; the RNG is consumed in the tutorial's
+order so that the tutorial's numbers come out exactly:
+
+- within a draw, tasks are sampled in stream order (summer before autumn), each with
+  ``rng.choice(n_train, size=k, replace=False)``;
+- an interspersed batch lists the newest task's samples first (autumn before summer).
+
+Examples
+--------
+>>> import numpy as np
+>>> plan = Alternating(k=2, n_epochs=3).plan((5, 4), np.random.RandomState(0))
+>>> [[(task, idx.tolist()) for task, idx in epoch] for epoch in plan]
+[[(0, [2, 0])], [(1, [0, 3])], [(0, [4, 1])]]
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass, fields
+from typing import ClassVar
+
+import numpy as np
+
+from forgetlab.errors import invalid
+
+__all__ = [
+    "SCHEDULES",
+    "Alternating",
+    "Epoch",
+    "Interspersed",
+    "Schedule",
+    "Sequential",
+    "make_schedule",
+]
+
+#: One epoch: ``(task_index, sample_indices)`` parts, concatenated in order into one batch.
+Epoch = list[tuple[int, np.ndarray]]
+
+
+def _check_count(value: object, name: str, owner: str, low: int = 1, high: int | None = None) -> int:
+    """An int in [low, high], or an InvalidParameterError naming ``name``."""
+    ok = isinstance(value, (int, np.integer)) and not isinstance(value, bool)
+    if not ok or value < low or (high is not None and value > high):
+        bound = f"[{low}, {high}]" if high is not None else f">= {low}"
+        raise invalid(name, owner, f"an int {bound}", value)
+    return int(value)
+
+
+@dataclass(frozen=True, kw_only=True)
+class Schedule:
+    """Base class: a named, validated training schedule."""
+
+    name: ClassVar[str]
+
+    def validate(self, train_sizes: Sequence[int], task_names: Sequence[str] | None = None) -> None:
+        """Raise InvalidParameterError if the schedule cannot run on tasks of these sizes."""
+        raise NotImplementedError
+
+    def n_epochs_for(self, n_tasks: int) -> int:
+        """How many epochs (training calls, each followed by scoring) the plan has."""
+        raise NotImplementedError
+
+    def plan(self, train_sizes: Sequence[int], rng: np.random.RandomState) -> list[Epoch]:
+        """The whole training plan for tasks with these training-set sizes."""
+        raise NotImplementedError
+
+    def to_dict(self) -> dict:
+        """Plain settings with the schedule's name, e.g. for a manifest."""
+        return {"name": self.name, **asdict(self)}
+
+
+@dataclass(frozen=True, kw_only=True)
+class Sequential(Schedule):
+    """Naive fine-tuning: every training sample of task 1 for some epochs, then task 2...
+
+    The tutorial's exercise 1 is ``Sequential(epochs_per_task=(1, 9))``: one fit on all of
+    summer, then nine epochs on all of autumn. Each epoch is the task's whole training set
+    in its stored order; no randomness is used.
+
+    Parameters
+    ----------
+    epochs_per_task : tuple of int
+        Epochs on each task, in stream order; each >= 1.
+
+    Examples
+    --------
+    >>> plan = Sequential(epochs_per_task=(1, 2)).plan((3, 2), np.random.RandomState(0))
+    >>> [[(task, idx.tolist()) for task, idx in epoch] for epoch in plan]
+    [[(0, [0, 1, 2])], [(1, [0, 1])], [(1, [0, 1])]]
+    """
+
+    name: ClassVar[str] = "sequential"
+    epochs_per_task: tuple[int, ...] = (1, 9)
+
+    def validate(self, train_sizes: Sequence[int], task_names: Sequence[str] | None = None) -> None:
+        counts = self.epochs_per_task
+        if (
+            not isinstance(counts, tuple)
+            or len(counts) != len(train_sizes)
+            or not all(isinstance(c, (int, np.integer)) and not isinstance(c, bool) and c >= 1 for c in counts)
+        ):
+            allowed = f"a tuple of {len(train_sizes)} ints >= 1 (one per task)"
+            raise invalid("epochs_per_task", "Sequential", allowed, counts)
+
+    def n_epochs_for(self, n_tasks: int) -> int:
+        return int(sum(self.epochs_per_task))
+
+    def plan(self, train_sizes: Sequence[int], rng: np.random.RandomState) -> list[Epoch]:
+        return [[(t, np.arange(size))] for t, size in enumerate(train_sizes) for _ in range(self.epochs_per_task[t])]
+
+
+def _check_k(k: int, owner: str, train_sizes: Sequence[int], task_names: Sequence[str] | None) -> None:
+    smallest = int(np.argmin(train_sizes))
+    which = f"the training set of {task_names[smallest]!r}" if task_names else f"task {smallest}'s training set"
+    _check_count(k, "k", f"{owner} (at most {which})", 1, int(train_sizes[smallest]))
+
+
+def _draw(train_sizes: Sequence[int], k: int, rng: np.random.RandomState) -> list[np.ndarray]:
+    """K distinct indices from every task, tasks in stream order (the tutorial's RNG order)."""
+    return [rng.choice(np.arange(size), size=k, replace=False) for size in train_sizes]
+
+
+@dataclass(frozen=True, kw_only=True)
+class Alternating(Schedule):
+    """One task per epoch, round robin, K fresh samples each: the tutorial's exercise 2a.
+
+    At the start of every round of ``n_tasks`` epochs, K distinct training indices are
+    drawn from every task (in stream order); epoch ``e`` then trains on task
+    ``e % n_tasks``'s draw. The tutorial calls this "sequential joint training".
+
+    Parameters
+    ----------
+    k : int, default 30
+        Samples per task per epoch, at most the smallest training set.
+    n_epochs : int, default 100
+        Epochs in all (the tutorial: 100, i.e. 50 of each season).
+    """
+
+    name: ClassVar[str] = "alternating"
+    k: int = 30
+    n_epochs: int = 100
+
+    def validate(self, train_sizes: Sequence[int], task_names: Sequence[str] | None = None) -> None:
+        _check_k(self.k, "Alternating", train_sizes, task_names)
+        _check_count(self.n_epochs, "n_epochs", "Alternating")
+
+    def n_epochs_for(self, n_tasks: int) -> int:
+        return self.n_epochs
+
+    def plan(self, train_sizes: Sequence[int], rng: np.random.RandomState) -> list[Epoch]:
+        plan: list[Epoch] = []
+        while len(plan) < self.n_epochs:
+            draws = _draw(train_sizes, self.k, rng)
+            plan.extend([(t, idx)] for t, idx in enumerate(draws))
+        return plan[: self.n_epochs]
+
+
+@dataclass(frozen=True, kw_only=True)
+class Interspersed(Schedule):
+    """K fresh samples of every task mixed in each epoch: the tutorial's exercise 2b.
+
+    Each epoch draws K distinct training indices from every task (in stream order) and
+    trains on all of them at once, the newest task's samples first (the tutorial puts
+    autumn before summer).
+
+    Parameters
+    ----------
+    k : int, default 30
+        Samples per task per epoch, at most the smallest training set.
+    n_epochs : int, default 50
+        Epochs in all (the tutorial: 50).
+    """
+
+    name: ClassVar[str] = "interspersed"
+    k: int = 30
+    n_epochs: int = 50
+
+    def validate(self, train_sizes: Sequence[int], task_names: Sequence[str] | None = None) -> None:
+        _check_k(self.k, "Interspersed", train_sizes, task_names)
+        _check_count(self.n_epochs, "n_epochs", "Interspersed")
+
+    def n_epochs_for(self, n_tasks: int) -> int:
+        return self.n_epochs
+
+    def plan(self, train_sizes: Sequence[int], rng: np.random.RandomState) -> list[Epoch]:
+        plan = []
+        for _ in range(self.n_epochs):
+            draws = _draw(train_sizes, self.k, rng)
+            plan.append([(t, draws[t]) for t in reversed(range(len(draws)))])
+        return plan
+
+
+#: Every schedule by name.
+SCHEDULES: dict[str, type[Schedule]] = {cls.name: cls for cls in (Sequential, Alternating, Interspersed)}
+
+
+def make_schedule(name: str, settings: Mapping[str, object] | None = None) -> Schedule:
+    """A schedule from its name and a mapping of its settings.
+
+    Examples
+    --------
+    >>> make_schedule("interspersed", {"k": 10, "n_epochs": 5})
+    Interspersed(k=10, n_epochs=5)
+
+    Raises
+    ------
+    InvalidParameterError
+        If ``name`` is not a known schedule or a setting is not one of its fields.
+    """
+    if name not in SCHEDULES:
+        raise invalid("schedules", None, f"a list of {', '.join(SCHEDULES)}", name)
+    cls = SCHEDULES[name]
+    known = [f.name for f in fields(cls)]
+    for key in settings or {}:
+        if key not in known:
+            raise invalid(key, cls.__name__, f"one of its settings ({', '.join(known)})", key)
+    return cls(**(settings or {}))
