@@ -14,7 +14,7 @@ $(STAMP): pyproject.toml constraints.txt
 	touch $(STAMP)
 
 demo: $(STAMP)
-	$(BIN)/forgetlab tutorial --seeds 42 --out runs/demo
+	$(BIN)/forgetlab tutorial --seeds 42
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

@@ -77,7 +77,8 @@ def _format_table(table, n_seeds: int) -> str:
             cells.append(f"[{row['low']:.3f}, {row['high']:.3f}]")
         lines.append(cells)
     widths = [max(len(line[i]) for line in lines) for i in range(len(header))]
-    return "\n".join("  ".join(cell.ljust(width) for cell, width in zip(line, widths, strict=True)) for line in lines)
+    rows = ("  ".join(cell.ljust(width) for cell, width in zip(line, widths, strict=True)) for line in lines)
+    return "\n".join(row.rstrip() for row in rows)
 
 
 def _tutorial(args: argparse.Namespace) -> int:

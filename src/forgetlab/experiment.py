@@ -39,6 +39,7 @@ RESULT_COLUMNS = (
     "task",
     "metric",
     "value",
+    "diverged",
 )
 
 MAX_SEED = 2**32 - 1
@@ -182,7 +183,8 @@ class Results:
     Attributes
     ----------
     scores : DataFrame
-        One row per (run, epoch, task, metric) with :data:`RESULT_COLUMNS`.
+        One row per (run, epoch, task, metric) with :data:`RESULT_COLUMNS`; ``diverged``
+        marks every row of a run whose training produced non-finite numbers.
     predictions : DataFrame
         The final model of every run on every task's test set: ``run, seed, schedule,
         task, x, y_true, y_pred`` (``x`` in original units, e.g. days).
@@ -218,6 +220,7 @@ def _tables(experiment: Experiment, results: Sequence[RunResult]) -> tuple[pd.Da
                     "task": np.tile(names, n_epochs),
                     "metric": "r2",
                     "value": result.scores.ravel(),
+                    "diverged": result.diverged,
                 }
             )
         )

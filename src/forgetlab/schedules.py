@@ -49,7 +49,7 @@ def _check_count(value: object, name: str, owner: str, low: int = 1, high: int |
     """An int in [low, high], or an InvalidParameterError naming ``name``."""
     ok = isinstance(value, (int, np.integer)) and not isinstance(value, bool)
     if not ok or value < low or (high is not None and value > high):
-        bound = f"[{low}, {high}]" if high is not None else f">= {low}"
+        bound = f"in [{low}, {high}]" if high is not None else f">= {low}"
         raise invalid(name, owner, f"an int {bound}", value)
     return int(value)
 

@@ -78,7 +78,8 @@ class RunResult:
     predictions : list of ndarray
         The final model's predictions on each task's test set.
     diverged : bool
-        True if the estimator produced non-finite weights (the run stops there).
+        True if the estimator produced non-finite weights or scores (overflowing
+        predictions); the run stops there and that epoch's and later scores are NaN.
     """
 
     seed: int
@@ -140,7 +141,7 @@ def train_run(
     samples_seen = np.cumsum([sum(len(idx) for _, idx in epoch) for epoch in plan])
     trained = ["+".join(stream[t].name for t, _ in epoch) for epoch in plan]
     diverged = False
-    with threadpool_limits(limits=threads), warnings.catch_warnings():
+    with threadpool_limits(limits=threads), warnings.catch_warnings(), np.errstate(over="ignore", invalid="ignore"):
         warnings.simplefilter("ignore", ConvergenceWarning)
         for e, epoch in enumerate(plan):
             x, y = stream.training_batch(epoch)
@@ -152,8 +153,14 @@ def train_run(
                 diverged = True
                 break
             n_iter[e] = getattr(model, "n_iter_", 0)
-            for t, task in enumerate(stream.tasks):
-                scores[e, t] = r2_score(task.y_test, model.predict(task.x_test))
+            outputs = [model.predict(task.x_test) for task in stream.tasks]
+            epoch_scores = [r2_score(task.y_test, output) for task, output in zip(stream.tasks, outputs, strict=True)]
+            # non-finite predictions, or finite ones so large that the squared error overflows
+            # (a NaN score alone means constant targets: undefined, not diverged)
+            if not all(np.isfinite(output).all() for output in outputs) or np.isinf(epoch_scores).any():
+                diverged = True
+                break
+            scores[e] = epoch_scores
         predictions = [
             model.predict(task.x_test) if not diverged else np.full(task.n_test, np.nan) for task in stream.tasks
         ]
