@@ -33,7 +33,7 @@ def test_every_plan_has_valid_distinct_indices_of_the_right_sizes(case, seed):
         for task, idx in epoch:
             assert 0 <= task < len(sizes)
             assert idx.dtype.kind == "i"
-            assert ((0 <= idx) & (idx < sizes[task])).all()
+            assert ((idx >= 0) & (idx < sizes[task])).all()
             assert len(np.unique(idx)) == len(idx), "no repeats within a draw"
             expected = sizes[task] if isinstance(schedule, Sequential) else schedule.k
             assert len(idx) == expected

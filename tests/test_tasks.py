@@ -2,10 +2,10 @@
 
 import numpy as np
 import pytest
+import tutorial_transcript as tt
 from hypothesis import given
 from hypothesis import strategies as st
 
-import tutorial_transcript as tt
 from forgetlab import InvalidParameterError
 from forgetlab.tasks import SEASONS, day_grid, price, seasons
 

@@ -7,9 +7,9 @@ so the default suite compares their first epochs and the slow suite the whole se
 
 import numpy as np
 import pytest
+import tutorial_transcript as tt
 from threadpoolctl import threadpool_limits
 
-import tutorial_transcript as tt
 from forgetlab import tutorial_experiment
 from forgetlab.engines.sklearn import train_run
 

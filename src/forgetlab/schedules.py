@@ -18,7 +18,7 @@ Examples
 >>> import numpy as np
 >>> plan = Alternating(k=2, n_epochs=3).plan((5, 4), np.random.RandomState(0))
 >>> [[(task, idx.tolist()) for task, idx in epoch] for epoch in plan]
-[[(0, [2, 0])], [(1, [0, 3])], [(0, [4, 1])]]
+[[(0, [2, 0])], [(1, [0, 2])], [(0, [1, 3])]]
 """
 
 from __future__ import annotations
