@@ -19,7 +19,8 @@ import pandas as pd
 from sklearn.base import BaseEstimator
 
 from forgetlab.engines import ENGINES
-from forgetlab.engines.sklearn import RunResult, check_estimator, run_many
+from forgetlab.engines.base import RunResult
+from forgetlab.engines.sklearn import check_estimator, run_many
 from forgetlab.errors import invalid
 from forgetlab.schedules import Schedule
 from forgetlab.tasks import Stream

@@ -19,7 +19,6 @@ from __future__ import annotations
 import os
 import warnings
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
 
 import numpy as np
 from joblib import Parallel, delayed
@@ -28,12 +27,13 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.neural_network import MLPRegressor
 from threadpoolctl import threadpool_limits
 
+from forgetlab.engines.base import RunResult, describe_plan
 from forgetlab.errors import invalid
 from forgetlab.metrics import r2_score
 from forgetlab.schedules import Schedule
 from forgetlab.tasks import Stream
 
-__all__ = ["RunResult", "check_estimator", "run_many", "train_run", "tutorial_model"]
+__all__ = ["check_estimator", "run_many", "train_run", "tutorial_model"]
 
 
 def tutorial_model() -> MLPRegressor:
@@ -57,39 +57,6 @@ def check_estimator(estimator: object) -> None:
     """
     if not isinstance(estimator, BaseEstimator) or not hasattr(estimator, "partial_fit"):
         raise invalid("estimator", "the sklearn engine", "a scikit-learn estimator with partial_fit", estimator)
-
-
-@dataclass(frozen=True, kw_only=True, eq=False)
-class RunResult:
-    """What one run produced.
-
-    Attributes
-    ----------
-    seed : int
-    schedule : str
-    scores : ndarray of shape (n_epochs, n_tasks)
-        R² of every task's whole test set after every epoch; NaN after divergence.
-    samples_seen : ndarray of shape (n_epochs,)
-        Training samples seen up to and including each epoch.
-    trained : list of str
-        The tasks each epoch trained on, joined with ``+`` in batch order.
-    n_iter : ndarray of shape (n_epochs,)
-        Optimiser iterations in each epoch (``n_iter_``; for lbfgs, L-BFGS iterations).
-    predictions : list of ndarray
-        The final model's predictions on each task's test set.
-    diverged : bool
-        True if the estimator produced non-finite weights or scores (overflowing
-        predictions); the run stops there and that epoch's and later scores are NaN.
-    """
-
-    seed: int
-    schedule: str
-    scores: np.ndarray
-    samples_seen: np.ndarray
-    trained: list[str]
-    n_iter: np.ndarray
-    predictions: list[np.ndarray]
-    diverged: bool
 
 
 def train_run(
@@ -138,8 +105,7 @@ def train_run(
     n_tasks = len(stream)
     scores = np.full((len(plan), n_tasks), np.nan)
     n_iter = np.zeros(len(plan), dtype=np.int64)
-    samples_seen = np.cumsum([sum(len(idx) for _, idx in epoch) for epoch in plan])
-    trained = ["+".join(stream[t].name for t, _ in epoch) for epoch in plan]
+    samples_seen, trained = describe_plan(stream, plan)
     diverged = False
     with threadpool_limits(limits=threads), warnings.catch_warnings(), np.errstate(over="ignore", invalid="ignore"):
         warnings.simplefilter("ignore", ConvergenceWarning)

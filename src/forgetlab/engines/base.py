@@ -1,0 +1,62 @@
+"""What every engine returns, and the plan descriptions they share."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from forgetlab.schedules import Epoch
+from forgetlab.tasks import Stream
+
+__all__ = ["RunResult", "describe_plan"]
+
+
+@dataclass(frozen=True, kw_only=True, eq=False)
+class RunResult:
+    """What one run produced.
+
+    Attributes
+    ----------
+    seed : int
+    schedule : str
+    scores : ndarray of shape (n_epochs, n_tasks)
+        R² of every task's whole test set after every epoch; NaN after divergence.
+    samples_seen : ndarray of shape (n_epochs,)
+        Training samples seen up to and including each epoch.
+    trained : list of str
+        The tasks each epoch trained on, joined with ``+`` in batch order.
+    n_iter : ndarray of shape (n_epochs,)
+        Optimiser iterations in each epoch (for lbfgs, L-BFGS iterations).
+    predictions : list of ndarray
+        The final model's predictions on each task's test set.
+    diverged : bool
+        True if the estimator produced non-finite weights or scores (overflowing
+        predictions); the run stops there and that epoch's and later scores are NaN.
+    """
+
+    seed: int
+    schedule: str
+    scores: np.ndarray
+    samples_seen: np.ndarray
+    trained: list[str]
+    n_iter: np.ndarray
+    predictions: list[np.ndarray]
+    diverged: bool
+
+
+def describe_plan(stream: Stream, plan: list[Epoch]) -> tuple[np.ndarray, list[str]]:
+    """Samples seen up to each epoch, and the tasks each epoch trains on (``+``-joined).
+
+    Examples
+    --------
+    >>> from forgetlab.tasks import seasons
+    >>> from forgetlab.schedules import Interspersed
+    >>> plan = Interspersed(k=3, n_epochs=2).plan((69, 68), np.random.RandomState(0))
+    >>> seen, trained = describe_plan(seasons(), plan)
+    >>> seen.tolist(), trained
+    ([6, 12], ['autumn+summer', 'autumn+summer'])
+    """
+    samples_seen = np.cumsum([sum(len(idx) for _, idx in epoch) for epoch in plan])
+    trained = ["+".join(stream[t].name for t, _ in epoch) for epoch in plan]
+    return samples_seen, trained
