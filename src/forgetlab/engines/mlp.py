@@ -148,10 +148,12 @@ def init_params(spec: MLPSpec, seeds: list[int], *, dtype: torch.dtype = torch.f
 def _baddbmm(bias: torch.Tensor, a: torch.Tensor, b: torch.Tensor, *, beta: float = 1.0) -> torch.Tensor:
     """``beta * bias + a @ b`` per run, with results that do not depend on the batch size.
 
-    PyTorch computes a batch of one matrix-vector product with a different kernel (and a
-    different summation order) than a larger batch; such a product is computed on the
-    batch expanded to two (stride-0 views, no copy) and the first result kept. (Writing
-    with ``out=`` into a strided view also changes the kernel: never do that here.)
+    Measured with PyTorch 2.13 (MKL) on the tutorial's shapes: a batch of one is computed
+    with another kernel than larger batches, and strided operands (views into the flat
+    parameters, transposes) or ``out=`` into a strided view change the kernel too. So the
+    operands are made contiguous, a batch of one is computed as a batch of two (stride-0
+    expansion, no copy) and the first result kept, and results are copied, never written
+    with ``out=``. Tiny layers remain batch-dependent at rounding level (tests/test_mlp.py).
     """
     a, b = a.contiguous(), b.contiguous()
     if a.shape[0] == 1:
