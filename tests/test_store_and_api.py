@@ -6,6 +6,7 @@ import os
 import numpy as np
 import pandas as pd
 import pytest
+from sklearn.linear_model import SGDRegressor
 from sklearn.neural_network import MLPRegressor
 
 import forgetlab
@@ -67,7 +68,10 @@ def test_fingerprint_identifies_the_experiment():
         ({"seeds": []}, "'seeds'"),
         ({"seeds": [-1]}, "'seeds'"),
         ({"seeds": [2**32]}, "'seeds'"),
-        ({"engine": "torch"}, "'engine'"),
+        ({"engine": "jax"}, "'engine'"),
+        ({"engine": "torch", "estimator": SGDRegressor()}, "'estimator' parameter of the torch engine"),
+        ({"engine": "torch", "estimator": MLPRegressor(solver="adam")}, "'solver' parameter of the torch engine"),
+        ({"engine": "torch", "dtype": "float16"}, "'dtype'"),
         ({"threads": 0}, "'threads'"),
     ],
 )

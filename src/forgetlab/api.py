@@ -35,7 +35,8 @@ def tutorial_experiment(
     alternating_epochs: int = 100,
     interspersed_epochs: int = 50,
     engine: str = "sklearn",
-    threads: int = 1,
+    threads: int | None = None,
+    dtype: str = "float32",
 ) -> Experiment:
     """The tutorial's experiment, with every setting open to change.
 
@@ -59,10 +60,13 @@ def tutorial_experiment(
         Epochs on each season for the sequential schedule.
     alternating_epochs, interspersed_epochs : int
         Epochs in all for those schedules.
-    engine : str, default "sklearn"
+    engine : {"sklearn", "torch"}, default "sklearn"
         Which engine trains the runs.
-    threads : int, default 1
-        BLAS threads per run.
+    threads : int, optional
+        BLAS threads per run (sklearn engine, default 1) or PyTorch threads (torch engine,
+        default every core).
+    dtype : {"float32", "float64"}, default "float32"
+        Arithmetic of the torch engine.
 
     Raises
     ------
@@ -88,6 +92,7 @@ def tutorial_experiment(
         seeds=tuple(seeds),
         engine=engine,
         threads=threads,
+        dtype=dtype,
     )
 
 
@@ -139,7 +144,8 @@ def tutorial(
     seeds: Sequence[int] = (42,),
     schedules: Sequence[str] = tuple(SCHEDULES),
     out: str | os.PathLike | None = None,
-    threads: int = 1,
+    engine: str = "sklearn",
+    threads: int | None = None,
     n_jobs: int | None = None,
     progress: bool = True,
 ) -> Results:
@@ -154,5 +160,5 @@ def tutorial(
     >>> results = forgetlab.tutorial(seeds=range(8), out="runs/tutorial-8")  # doctest: +SKIP
     >>> forgetlab.final_scores(results.scores)  # doctest: +SKIP
     """
-    experiment = tutorial_experiment(seeds=seeds, schedules=schedules, threads=threads)
+    experiment = tutorial_experiment(seeds=seeds, schedules=schedules, engine=engine, threads=threads)
     return run_experiment(experiment, out=out, n_jobs=n_jobs, progress=progress)

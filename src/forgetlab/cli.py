@@ -44,7 +44,8 @@ def _build_parser() -> argparse.ArgumentParser:
         "training on summer then autumn prices. Prints the final R² per schedule and task and writes "
         "results.parquet, predictions.parquet and figures into --out.",
     )
-    tutorial.add_argument("--engine", default="sklearn", help="training engine (default: sklearn)")
+    tutorial.add_argument("--engine", default="sklearn", help="sklearn (one process per run) or torch (batched)")
+    tutorial.add_argument("--dtype", default="float32", help="torch engine arithmetic: float32 or float64")
     tutorial.add_argument("--seeds", default="42", help="seeds: 42 (the tutorial), 0-15, 1,2,3 (default: 42)")
     tutorial.add_argument(
         "--schedules", type=_names, default=_names(DEFAULT_SCHEDULES), help=f"default: {DEFAULT_SCHEDULES}"
@@ -60,7 +61,9 @@ def _build_parser() -> argparse.ArgumentParser:
     tutorial.add_argument("--alternating-epochs", type=int, default=100, help="default: 100")
     tutorial.add_argument("--interspersed-epochs", type=int, default=50, help="default: 50")
     tutorial.add_argument("--out", help="output directory (default: runs/tutorial-<fingerprint>)")
-    tutorial.add_argument("--threads", type=int, default=1, help="BLAS threads per run (default: 1)")
+    tutorial.add_argument(
+        "--threads", type=int, help="BLAS threads per run (sklearn, default 1) or torch threads (default: all cores)"
+    )
     tutorial.add_argument("--jobs", type=int, help="worker processes (default: cores / threads)")
     tutorial.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     return parser
@@ -96,6 +99,7 @@ def _tutorial(args: argparse.Namespace) -> int:
         interspersed_epochs=args.interspersed_epochs,
         engine=args.engine,
         threads=args.threads,
+        dtype=args.dtype,
     )
     if args.jobs is not None and args.jobs < 1:
         from forgetlab.errors import invalid

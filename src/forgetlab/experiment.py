@@ -10,17 +10,19 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from types import ModuleType
 
 import numpy as np
 import pandas as pd
 from sklearn.base import BaseEstimator
 
 from forgetlab.engines import ENGINES
+from forgetlab.engines import sklearn as sklearn_engine
 from forgetlab.engines.base import RunResult
-from forgetlab.engines.sklearn import check_estimator, run_many
 from forgetlab.errors import invalid
 from forgetlab.schedules import Schedule
 from forgetlab.tasks import Stream
@@ -44,6 +46,15 @@ RESULT_COLUMNS = (
 )
 
 MAX_SEED = 2**32 - 1
+
+
+def _engine(name: str) -> ModuleType:
+    """An engine's module; the torch engine (and torch) is imported only when used."""
+    if name == "torch":
+        from forgetlab.engines import torch as torch_engine
+
+        return torch_engine
+    return sklearn_engine
 
 
 def parse_seeds(text: str) -> tuple[int, ...]:
@@ -108,10 +119,15 @@ class Experiment:
     seeds : sequence of int
         Distinct, in [0, 2**32 - 1]. Seed ``s`` sets the model's initialisation and the
         schedule's sampling RNG; the stream's split is fixed by the stream.
-    engine : str, default "sklearn"
-        Which engine trains the runs.
-    threads : int, default 1
-        BLAS threads per run (results depend on it, so it is part of the experiment).
+    engine : {"sklearn", "torch"}, default "sklearn"
+        Which engine trains the runs: one scikit-learn estimator per run, or all runs of a
+        schedule batched in PyTorch (``MLPRegressor`` with ``solver="lbfgs"`` only).
+    threads : int or None
+        BLAS threads per run for the sklearn engine (default 1), PyTorch threads for the
+        torch engine (default: every core). Results may depend on it, so it is part of the
+        experiment.
+    dtype : {"float32", "float64"}, default "float32"
+        Arithmetic of the torch engine (the sklearn engine computes in float64).
 
     Raises
     ------
@@ -136,16 +152,21 @@ class Experiment:
     schedules: Sequence[Schedule]
     seeds: Sequence[int]
     engine: str = "sklearn"
-    threads: int = 1
+    threads: int | None = None
+    dtype: str = "float32"
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "schedules", tuple(self.schedules))
         object.__setattr__(self, "seeds", check_seeds(self.seeds))
         if self.engine not in ENGINES:
             raise invalid("engine", None, f"one of {', '.join(ENGINES)}", self.engine)
-        check_estimator(self.estimator)
+        _engine(self.engine).check_estimator(self.estimator)
+        if self.threads is None:
+            object.__setattr__(self, "threads", 1 if self.engine == "sklearn" else os.cpu_count() or 1)
         if not isinstance(self.threads, int) or isinstance(self.threads, bool) or self.threads < 1:
             raise invalid("threads", None, "an int >= 1", self.threads)
+        if self.dtype not in ("float32", "float64"):
+            raise invalid("dtype", None, "one of float32, float64", self.dtype)
         names = [schedule.name for schedule in self.schedules]
         if not names or len(set(names)) != len(names):
             raise invalid("schedules", None, "a non-empty list of distinct schedules", names)
@@ -169,6 +190,7 @@ class Experiment:
             "strategy": "naive",
             "engine": self.engine,
             "threads": self.threads,
+            **({"dtype": self.dtype} if self.engine == "torch" else {}),
         }
 
     def fingerprint(self) -> str:
@@ -258,14 +280,25 @@ def run(experiment: Experiment, *, n_jobs: int | None = None, on_run_done: Calla
     -------
     Results
     """
-    results = run_many(
-        experiment.estimator,
-        experiment.stream,
-        experiment.runs(),
-        threads=experiment.threads,
-        n_jobs=n_jobs,
-        on_done=None if on_run_done is None else (lambda _: on_run_done()),
-    )
+    on_done = None if on_run_done is None else (lambda _: on_run_done())
+    if experiment.engine == "torch":
+        results = _engine("torch").run_many(
+            experiment.estimator,
+            experiment.stream,
+            experiment.runs(),
+            threads=experiment.threads,
+            dtype=experiment.dtype,
+            on_done=on_done,
+        )
+    else:
+        results = _engine("sklearn").run_many(
+            experiment.estimator,
+            experiment.stream,
+            experiment.runs(),
+            threads=experiment.threads,
+            n_jobs=n_jobs,
+            on_done=on_done,
+        )
     scores, predictions = _tables(experiment, results)
     manifest = {**experiment.manifest(), "fingerprint": experiment.fingerprint()}
     return Results(scores=scores, predictions=predictions, manifest=manifest)

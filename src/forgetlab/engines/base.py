@@ -28,6 +28,9 @@ class RunResult:
         The tasks each epoch trained on, joined with ``+`` in batch order.
     n_iter : ndarray of shape (n_epochs,)
         Optimiser iterations in each epoch (for lbfgs, L-BFGS iterations).
+    n_fun : ndarray of shape (n_epochs,) or None
+        Loss-and-gradient evaluations in each epoch, where the engine knows them
+        (scikit-learn does not report them).
     predictions : list of ndarray
         The final model's predictions on each task's test set.
     diverged : bool
@@ -43,6 +46,7 @@ class RunResult:
     n_iter: np.ndarray
     predictions: list[np.ndarray]
     diverged: bool
+    n_fun: np.ndarray | None = None
 
 
 def describe_plan(stream: Stream, plan: list[Epoch]) -> tuple[np.ndarray, list[str]]:

@@ -1,0 +1,153 @@
+"""Engines side by side on the tutorial, in one process: time, throughput, GFLOP/s, memory.
+
+    .venv/bin/python benchmarks/bench.py            # full mode (the one to quote; long)
+    .venv/bin/python benchmarks/bench.py --quick    # a short look (fewer epochs and seeds)
+
+Measures, in this order and in this one process:
+
+1. the machine's float32 matrix-product peak (a large ``torch.mm``, all cores);
+2. one seed of the tutorial (exercises 1, 2a, 2b): the scikit-learn engine with one BLAS
+   thread, with the library's default threads (full mode only: minutes), and the torch
+   engine with every core;
+3. many seeds (64 in full mode) with every core: the scikit-learn engine at its best (one
+   BLAS thread per process, one process per core) and the torch engine (one batch per
+   schedule);
+
+and prints per-seed time, runs per second, the ratio torch / scikit-learn, the torch
+engine's achieved GFLOP/s (forward and backward passes counted from its evaluations) and
+its fraction of the measured peak, and the process's peak resident memory.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import resource
+import time
+from dataclasses import dataclass
+
+import torch
+from threadpoolctl import threadpool_info
+
+from forgetlab.api import tutorial_experiment
+from forgetlab.engines import sklearn as sklearn_engine
+from forgetlab.engines import torch as torch_engine
+from forgetlab.engines.base import RunResult
+from forgetlab.experiment import Experiment
+
+
+def matmul_peak(size: int, repeats: int = 5) -> float:
+    """Best float32 GFLOP/s of a size³ matrix product over ``repeats`` tries, all cores."""
+    torch.set_num_threads(os.cpu_count() or 1)
+    a, b = torch.randn(size, size), torch.randn(size, size)
+    torch.mm(a, b)
+    best = float("inf")
+    for _ in range(repeats):
+        start = time.perf_counter()
+        torch.mm(a, b)
+        best = min(best, time.perf_counter() - start)
+    return 2 * size**3 / best / 1e9
+
+
+@dataclass
+class Timing:
+    label: str
+    seeds: int
+    runs: int
+    seconds: float
+    iterations: int
+    gflop: float | None
+
+    def row(self, peak: float) -> str:
+        rate = f"{self.gflop / self.seconds:8.1f}  {100 * self.gflop / self.seconds / peak:5.1f}%" if self.gflop else ""
+        return (
+            f"{self.label:<34} {self.seeds:>5} {self.seconds:>9.1f} {self.seconds / self.seeds:>8.2f} "
+            f"{self.runs / self.seconds:>7.2f} {self.iterations:>10} {rate}"
+        )
+
+
+def gflop(experiment: Experiment, results: list[RunResult]) -> float | None:
+    """FLOPs of every loss-and-gradient evaluation, from the engine's evaluation counts."""
+    if any(r.n_fun is None for r in results):
+        return None
+    spec = torch_engine.spec_of(experiment.estimator, n_features=1)
+    total = 0
+    for result, (schedule, seed) in zip(results, experiment.runs(), strict=True):
+        batch_sizes = [
+            sum(len(i) for _, i in epoch) for epoch in schedule.plan(experiment.stream.train_sizes, _rng(seed))
+        ]
+        total += sum(int(n) * size for n, size in zip(result.n_fun, batch_sizes, strict=True))
+    return total * spec.flops_per_sample() / 1e9
+
+
+def _rng(seed: int):
+    import numpy as np
+
+    return np.random.RandomState(seed)
+
+
+def time_engine(label: str, experiment: Experiment, **options) -> Timing:
+    runs = experiment.runs()
+    start = time.perf_counter()
+    if experiment.engine == "torch":
+        results = torch_engine.run_many(experiment.estimator, experiment.stream, runs, **options)
+    else:
+        results = sklearn_engine.run_many(experiment.estimator, experiment.stream, runs, **options)
+    seconds = time.perf_counter() - start
+    iterations = int(sum(r.n_iter.sum() for r in results))
+    return Timing(label, len(experiment.seeds), len(runs), seconds, iterations, gflop(experiment, results))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="fewer epochs and seeds")
+    args = parser.parse_args()
+    cores = os.cpu_count() or 1
+    many = 8 if args.quick else 64
+    epochs = (
+        {"sequential_epochs": (1, 2), "alternating_epochs": 6, "interspersed_epochs": 3}
+        if args.quick
+        else {"sequential_epochs": (1, 9), "alternating_epochs": 100, "interspersed_epochs": 50}
+    )
+
+    def experiment(seeds: range, engine: str) -> Experiment:
+        return tutorial_experiment(seeds=seeds, engine=engine, **epochs)
+
+    peak = matmul_peak(1024 if args.quick else 2048)
+    blas = max((i["num_threads"] for i in threadpool_info() if i["user_api"] == "blas"), default=1)
+    print(f"mode: {'quick' if args.quick else 'full'}; cores: {cores}; float32 matrix-product peak: {peak:.1f} GFLOP/s")
+    timings = [time_engine("sklearn, 1 seed, 1 BLAS thread", experiment(range(42, 43), "sklearn"), threads=1, n_jobs=1)]
+    if not args.quick:
+        timings.append(
+            time_engine(
+                f"sklearn, 1 seed, {blas} BLAS threads", experiment(range(42, 43), "sklearn"), threads=blas, n_jobs=1
+            )
+        )
+    timings.append(time_engine(f"torch, 1 seed, {cores} threads", experiment(range(42, 43), "torch"), threads=cores))
+    timings.append(
+        time_engine(
+            f"sklearn, {many} seeds, {cores} processes", experiment(range(many), "sklearn"), threads=1, n_jobs=cores
+        )
+    )
+    timings.append(
+        time_engine(f"torch, {many} seeds, {cores} threads", experiment(range(many), "torch"), threads=cores)
+    )
+
+    header = f"{'':<34} {'seeds':>5} {'seconds':>9} {'s/seed':>8} {'runs/s':>7} {'L-BFGS its':>10}"
+    print(f"{header} {'GFLOP/s':>8}  {'peak':>5}")
+    for timing in timings:
+        print(timing.row(peak))
+    by_label = {t.label.split(",")[0] + str(t.seeds): t for t in timings}
+    one = by_label["torch1"].seconds / by_label["sklearn1"].seconds
+    print(f"1 seed: torch is {1 / one:.2f}x the speed of scikit-learn with one BLAS thread")
+    ratio = (by_label[f"torch{many}"].runs / by_label[f"torch{many}"].seconds) / (
+        by_label[f"sklearn{many}"].runs / by_label[f"sklearn{many}"].seconds
+    )
+    print(f"{many} seeds: torch throughput is {ratio:.2f}x scikit-learn's at its best")
+    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    children = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+    print(f"peak RSS: this process {rss:.0f} MB, largest worker {children:.0f} MB")
+
+
+if __name__ == "__main__":
+    main()

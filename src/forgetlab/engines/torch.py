@@ -1,0 +1,239 @@
+"""The batched PyTorch engine: all seeds of a schedule train as one set of tensors.
+
+The model is described by the same scikit-learn ``MLPRegressor`` the scikit-learn engine
+trains, and the engine mirrors its semantics run by run:
+
+- initialisation: the very numbers ``MLPRegressor(random_state=seed)`` draws;
+- loss and gradient: squared error / 2 plus ``alpha * ||W||² / (2 n)``, biases not
+  penalised (:mod:`forgetlab.engines.mlp`);
+- ``solver="lbfgs"``: each epoch is a complete L-BFGS run on the epoch's batch, with
+  SciPy's L-BFGS-B rules (history 10, stop when max |g| <= ``tol``, after ``max_iter``
+  iterations or ``max_fun`` evaluations, or when the relative reduction of the loss falls
+  below 2.2e-9) — :mod:`forgetlab.engines.lbfgs`, batched over runs.
+
+Runs are a batch dimension: parameters are (R, P), each run's batch of the epoch is
+(R, n, d) (every seed samples its own indices), and the L-BFGS of each run stops on its
+own; finished runs are no longer computed. A run whose loss or gradient becomes
+non-finite is flagged ``diverged``, frozen, and its later scores are NaN; the other runs
+of the batch are untouched. Every reduction is per run, so a run's numbers do not depend
+on the batch it ran in.
+
+Per-run and shared: seeds, plans, parameters and batches are per run; the stream's test
+sets, the model description and the optimiser settings are shared. Seed ``s`` seeds
+the initialisation (``RandomState(s)``, as scikit-learn) and the schedule's sampling
+(its own ``RandomState(s)``, as the scikit-learn engine).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Sequence
+
+import numpy as np
+import torch
+from sklearn.neural_network import MLPRegressor
+
+from forgetlab.engines import lbfgs
+from forgetlab.engines.base import RunResult, describe_plan
+from forgetlab.engines.mlp import MLPSpec, init_params, loss_and_grad, predict
+from forgetlab.errors import invalid
+from forgetlab.metrics import r2_score
+from forgetlab.schedules import Epoch, Schedule
+from forgetlab.tasks import Stream
+
+__all__ = ["DTYPES", "check_estimator", "run_many", "spec_of", "train_batch"]
+
+DTYPES = {"float32": torch.float32, "float64": torch.float64}
+SOLVERS = ("lbfgs",)
+
+
+def check_estimator(estimator: object) -> None:
+    """Raise InvalidParameterError unless the torch engine can train ``estimator``.
+
+    It must be an ``MLPRegressor`` with a solver this engine implements.
+    """
+    if not isinstance(estimator, MLPRegressor):
+        raise invalid("estimator", "the torch engine", "an sklearn.neural_network.MLPRegressor", estimator)
+    if estimator.solver not in SOLVERS:
+        raise invalid("solver", "the torch engine", f"one of {', '.join(SOLVERS)}", estimator.solver)
+    if estimator.loss != "squared_error":
+        raise invalid("loss", "the torch engine", "'squared_error'", estimator.loss)
+
+
+def spec_of(estimator: MLPRegressor, n_features: int, n_outputs: int = 1) -> MLPSpec:
+    """The batched MLP described by a scikit-learn ``MLPRegressor``.
+
+    Examples
+    --------
+    >>> spec_of(MLPRegressor(hidden_layer_sizes=(100, 100)), n_features=1).layer_units
+    (1, 100, 100, 1)
+    """
+    hidden = estimator.hidden_layer_sizes
+    hidden = (hidden,) if isinstance(hidden, int) else tuple(hidden)
+    return MLPSpec(
+        layer_units=(n_features, *(int(h) for h in hidden), n_outputs),
+        activation=estimator.activation,
+        alpha=float(estimator.alpha),
+    )
+
+
+def _epoch_batch(
+    stream_x: list[torch.Tensor], stream_y: list[torch.Tensor], epochs: list[Epoch]
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Stack every run's batch of one epoch: x (R, n, d), y (R, n).
+
+    All runs share the epoch's structure (same tasks in the same order, same sizes); only
+    their sample indices differ.
+    """
+    xs, ys = [], []
+    for part in range(len(epochs[0])):
+        task = epochs[0][part][0]
+        idx = torch.from_numpy(np.stack([epoch[part][1] for epoch in epochs]))
+        xs.append(stream_x[task][idx])
+        ys.append(stream_y[task][idx])
+    return torch.cat(xs, dim=1), torch.cat(ys, dim=1)
+
+
+def train_batch(
+    estimator: MLPRegressor,
+    stream: Stream,
+    schedule: Schedule,
+    seeds: Sequence[int],
+    *,
+    dtype: str = "float32",
+) -> list[RunResult]:
+    """Train one run per seed of ``schedule`` on ``stream``, all in one batch.
+
+    Parameters
+    ----------
+    estimator : MLPRegressor
+        Describes the model and the optimiser (never fitted).
+    stream : Stream
+        The tasks.
+    schedule : Schedule
+        Validated against the stream by the caller; shared by every run.
+    seeds : sequence of int
+        One run per seed (per run: initialisation and sampling).
+    dtype : {"float32", "float64"}, default "float32"
+        Arithmetic of parameters and batches; scores are computed in float64.
+
+    Returns
+    -------
+    list of RunResult
+        One per seed, in the order of ``seeds``.
+
+    Examples
+    --------
+    >>> from forgetlab.tasks import seasons
+    >>> from forgetlab.schedules import Interspersed
+    >>> model = MLPRegressor(hidden_layer_sizes=(8,), solver="lbfgs", max_iter=50)
+    >>> results = train_batch(model, seasons(), Interspersed(k=5, n_epochs=3), seeds=[0, 1])
+    >>> [r.scores.shape for r in results]
+    [(3, 2), (3, 2)]
+    """
+    check_estimator(estimator)
+    torch_dtype = DTYPES[dtype]
+    seeds = list(seeds)
+    n_runs, n_tasks = len(seeds), len(stream)
+    spec = spec_of(estimator, n_features=stream[0].x_train.shape[1])
+    plans = [schedule.plan(stream.train_sizes, np.random.RandomState(seed)) for seed in seeds]
+    n_epochs = len(plans[0])
+    train_x = [torch.from_numpy(task.x_train).to(torch_dtype) for task in stream.tasks]
+    train_y = [torch.from_numpy(task.y_train).to(torch_dtype) for task in stream.tasks]
+    test_x = [torch.from_numpy(task.x_test).to(torch_dtype) for task in stream.tasks]
+
+    params = init_params(spec, seeds, dtype=torch_dtype)
+    scores = np.full((n_runs, n_epochs, n_tasks), np.nan)
+    n_iter = np.zeros((n_runs, n_epochs), dtype=np.int64)
+    n_fun = np.zeros((n_runs, n_epochs), dtype=np.int64)
+    diverged = np.zeros(n_runs, dtype=bool)
+    for e in range(n_epochs):
+        alive = np.flatnonzero(~diverged)
+        if alive.size == 0:
+            break
+        x, y = _epoch_batch(train_x, train_y, [plans[r][e] for r in alive])
+
+        def objective(p: torch.Tensor, runs: torch.Tensor, x: torch.Tensor = x, y: torch.Tensor = y):
+            return loss_and_grad(spec, p, x[runs], y[runs])
+
+        result = lbfgs.minimize(
+            objective,
+            params[alive],
+            max_iter=estimator.max_iter,
+            max_fun=estimator.max_fun,
+            gtol=estimator.tol,
+        )
+        params[alive] = result.x
+        n_iter[alive, e] = result.n_iter.numpy()
+        n_fun[alive, e] = result.n_fun.numpy()
+        diverged[alive] |= result.status.numpy() == lbfgs.Status.DIVERGED
+        alive = np.flatnonzero(~diverged)
+        outputs = [predict(spec, params[alive], tx).double().numpy() for tx in test_x]
+        epoch_scores = np.stack([r2_score(t.y_test, out) for t, out in zip(stream.tasks, outputs, strict=True)], 1)
+        # as the scikit-learn engine: non-finite predictions or overflowing scores diverge
+        bad = ~np.isfinite(np.stack([out.sum(1) for out in outputs], 1)).all(1) | np.isinf(epoch_scores).any(1)
+        diverged[alive[bad]] = True
+        scores[alive[~bad], e] = epoch_scores[~bad]
+
+    samples_seen, trained = describe_plan(stream, plans[0])
+    final = [predict(spec, params, tx).double().numpy() for tx in test_x]
+    return [
+        RunResult(
+            seed=seed,
+            schedule=schedule.name,
+            scores=scores[r],
+            samples_seen=samples_seen,
+            trained=trained,
+            n_iter=n_iter[r],
+            n_fun=n_fun[r],
+            predictions=[out[r] if not diverged[r] else np.full(out.shape[1], np.nan) for out in final],
+            diverged=bool(diverged[r]),
+        )
+        for r, seed in enumerate(seeds)
+    ]
+
+
+def run_many(
+    estimator: MLPRegressor,
+    stream: Stream,
+    runs: Sequence[tuple[Schedule, int]],
+    *,
+    threads: int | None = None,
+    dtype: str = "float32",
+    on_done: Callable[[RunResult], None] | None = None,
+) -> list[RunResult]:
+    """Train many ``(schedule, seed)`` runs: one batch per schedule, in this process.
+
+    Parameters
+    ----------
+    estimator, stream
+        As for :func:`train_batch`; shared by all runs.
+    runs : sequence of (Schedule, int)
+        Each run's schedule and seed.
+    threads : int or None
+        PyTorch intra-op threads while training; None uses every core.
+    dtype : {"float32", "float64"}, default "float32"
+        Arithmetic of the batch.
+    on_done : callable, optional
+        Called with each RunResult as its batch finishes.
+
+    Returns
+    -------
+    list of RunResult
+        In the order of ``runs``.
+    """
+    previous = torch.get_num_threads()
+    torch.set_num_threads(threads or os.cpu_count() or 1)
+    try:
+        ordered: list[RunResult | None] = [None] * len(runs)
+        schedules = list(dict.fromkeys(schedule for schedule, _ in runs))
+        for schedule in schedules:
+            members = [i for i, (s, _) in enumerate(runs) if s == schedule]
+            results = train_batch(estimator, stream, schedule, [runs[i][1] for i in members], dtype=dtype)
+            for i, result in zip(members, results, strict=True):
+                ordered[i] = result
+                if on_done is not None:
+                    on_done(result)
+        return ordered  # type: ignore[return-value]
+    finally:
+        torch.set_num_threads(previous)
