@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import argparse
 import sys
-from collections.abc import Sequence
-from typing import NoReturn
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, NoReturn
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 __all__ = ["main"]
 
@@ -19,7 +22,9 @@ class _Parser(argparse.ArgumentParser):
         self.exit(2, f"{self.prog}: error: {message}\n")
 
 
-def _int_list(flag: str):
+def _int_list(flag: str) -> Callable[[str], tuple[int, ...]]:
+    """A parser of comma-separated ints whose errors name ``flag``."""
+
     def parse(text: str) -> tuple[int, ...]:
         try:
             return tuple(int(item) for item in text.split(","))
@@ -69,7 +74,7 @@ def _build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _format_table(table, n_seeds: int) -> str:
+def _format_table(table: pd.DataFrame, n_seeds: int) -> str:
     """The final-score table as aligned text."""
     band = n_seeds > 1
     header = ["schedule", "task", "median R²" if band else "R²"] + (["95% of seeds"] if band else [])
