@@ -155,7 +155,6 @@ def _baddbmm(bias: torch.Tensor, a: torch.Tensor, b: torch.Tensor, *, beta: floa
     expansion, no copy) and the first result kept, and results are copied, never written
     with ``out=``. Tiny layers remain batch-dependent at rounding level (tests/test_mlp.py).
     """
-    a, b = a.contiguous(), b.contiguous()
     if a.shape[0] == 1:
         expanded = bias.expand(2, *bias.shape[1:]), a.expand(2, -1, -1), b.expand(2, -1, -1)
         return torch.baddbmm(*expanded, beta=beta)[:1]
@@ -164,7 +163,6 @@ def _baddbmm(bias: torch.Tensor, a: torch.Tensor, b: torch.Tensor, *, beta: floa
 
 def _bmm(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     """``a @ b`` per run, independent of the batch size (see :func:`_baddbmm`)."""
-    a, b = a.contiguous(), b.contiguous()
     if a.shape[0] == 1:
         return torch.bmm(a.expand(2, -1, -1), b.expand(2, -1, -1))[:1]
     return torch.bmm(a, b)
@@ -191,11 +189,18 @@ def _derivative_(a: torch.Tensor, delta: torch.Tensor, activation: str) -> None:
         delta.mul_(a * (1 - a))
 
 
-def _forward(spec: MLPSpec, params: torch.Tensor, x: torch.Tensor) -> list[torch.Tensor]:
-    """Activations of every layer, input first; ``x`` is (R, n, d) or shared (n, d)."""
+def _layers(spec: MLPSpec, params: torch.Tensor) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
+    """Weights (contiguous copies: every run's matrix 64-byte aligned, see _baddbmm) and bias views."""
     weights, biases = spec.views(params)
+    return [w.contiguous() for w in weights], biases
+
+
+def _forward(
+    spec: MLPSpec, weights: list[torch.Tensor], biases: list[torch.Tensor], x: torch.Tensor
+) -> list[torch.Tensor]:
+    """Activations of every layer, input first; ``x`` is (R, n, d) or shared (n, d)."""
     if x.dim() == 2:
-        x = x.unsqueeze(0).expand(params.shape[0], -1, -1)
+        x = x.unsqueeze(0).expand(weights[0].shape[0], -1, -1)
     activations = [x]
     last = len(weights) - 1
     for layer, (w, b) in enumerate(zip(weights, biases, strict=True)):
@@ -220,7 +225,7 @@ def predict(spec: MLPSpec, params: torch.Tensor, x: torch.Tensor) -> torch.Tenso
     -------
     Tensor of shape (R, n) for one output unit, else (R, n, n_outputs)
     """
-    out = _forward(spec, params, x)[-1]
+    out = _forward(spec, *_layers(spec, params), x)[-1]
     return out.squeeze(-1) if out.shape[-1] == 1 else out
 
 
@@ -253,8 +258,8 @@ def loss_and_grad(
         In ``params``' packing order.
     """
     n = x.shape[1]
-    weights, _ = spec.views(params)
-    activations = _forward(spec, params, x)
+    weights, biases = _layers(spec, params)
+    activations = _forward(spec, weights, biases, x)
     target = y.unsqueeze(-1) if y.dim() == 2 else y
     delta = activations[-1] - target
     n_weights = sum(fan_in * fan_out for fan_in, fan_out in spec.shapes)
