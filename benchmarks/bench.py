@@ -8,10 +8,10 @@ Measures, in this order and in this one process:
 1. the machine's float32 matrix-product peak (a large ``torch.mm``, all cores);
 2. one seed of the tutorial (exercises 1, 2a, 2b): the scikit-learn engine with one BLAS
    thread, with the library's default threads (full mode only: minutes), and the torch
-   engine with every core;
+   engine with every core as threads of one process;
 3. many seeds (64 in full mode) with every core: the scikit-learn engine at its best (one
-   BLAS thread per process, one process per core) and the torch engine (one batch per
-   schedule);
+   BLAS thread per process, one process per core) and the torch engine (one process per
+   core, each training a batch of its share of every schedule's seeds);
 
 and prints per-seed time, runs per second, the ratio torch / scikit-learn, the torch
 engine's achieved GFLOP/s (forward and backward passes counted from its evaluations) and
@@ -123,14 +123,18 @@ def main() -> None:
                 f"sklearn, 1 seed, {blas} BLAS threads", experiment(range(42, 43), "sklearn"), threads=blas, n_jobs=1
             )
         )
-    timings.append(time_engine(f"torch, 1 seed, {cores} threads", experiment(range(42, 43), "torch"), threads=cores))
+    timings.append(
+        time_engine(f"torch, 1 seed, {cores} threads", experiment(range(42, 43), "torch"), threads=cores, n_jobs=1)
+    )
     timings.append(
         time_engine(
             f"sklearn, {many} seeds, {cores} processes", experiment(range(many), "sklearn"), threads=1, n_jobs=cores
         )
     )
     timings.append(
-        time_engine(f"torch, {many} seeds, {cores} threads", experiment(range(many), "torch"), threads=cores)
+        time_engine(
+            f"torch, {many} seeds, {cores} processes", experiment(range(many), "torch"), threads=1, n_jobs=cores
+        )
     )
 
     header = f"{'':<34} {'seeds':>5} {'seconds':>9} {'s/seed':>8} {'runs/s':>7} {'L-BFGS its':>10}"

@@ -30,7 +30,7 @@ def test_runs_come_back_in_order_with_their_schedule():
     schedules = [Sequential(epochs_per_task=(1, 1)), Interspersed(k=10, n_epochs=2)]
     runs = [(schedules[1], 7), (schedules[0], 7), (schedules[1], 8)]
     done = []
-    results = run_many(MODEL, stream, runs, threads=1, on_done=done.append)
+    results = run_many(MODEL, stream, runs, threads=1, n_jobs=1, on_done=done.append)
     assert [(r.schedule, r.seed) for r in results] == [("interspersed", 7), ("sequential", 7), ("interspersed", 8)]
     assert len(done) == 3
     assert results[1].scores.shape == (2, 2) and results[0].trained == ["autumn+summer"] * 2
@@ -76,3 +76,14 @@ def test_the_tutorial_on_the_torch_engine_forgets_summer():
     summer = scores.query("task == 'summer'").pivot(index="seed", columns="epoch", values="value")
     assert (summer[1] > 0.5).all() and (summer[2] < 0).all()
     assert experiment.manifest()["dtype"] == "float32"
+    assert experiment.manifest()["threads"] == 1
+
+
+def test_splitting_runs_over_processes_changes_nothing():
+    stream = seasons()
+    runs = [(Interspersed(k=10, n_epochs=2), seed) for seed in range(5)]
+    in_process = run_many(MODEL, stream, runs, threads=1, n_jobs=1)
+    in_workers = run_many(MODEL, stream, runs, threads=1, n_jobs=2)
+    for a, b in zip(in_process, in_workers, strict=True):
+        assert a.seed == b.seed
+        np.testing.assert_array_equal(a.scores, b.scores)

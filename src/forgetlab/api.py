@@ -63,8 +63,8 @@ def tutorial_experiment(
     engine : {"sklearn", "torch"}, default "sklearn"
         Which engine trains the runs.
     threads : int, optional
-        BLAS threads per run (sklearn engine, default 1) or PyTorch threads (torch engine,
-        default every core).
+        BLAS threads per run (sklearn engine) or PyTorch threads per worker process (torch
+        engine); default 1.
     dtype : {"float32", "float64"}, default "float32"
         Arithmetic of the torch engine.
 

@@ -67,7 +67,7 @@ def _build_parser() -> argparse.ArgumentParser:
     tutorial.add_argument("--interspersed-epochs", type=int, default=50, help="default: 50")
     tutorial.add_argument("--out", help="output directory (default: runs/tutorial-<fingerprint>)")
     tutorial.add_argument(
-        "--threads", type=int, help="BLAS threads per run (sklearn, default 1) or torch threads (default: all cores)"
+        "--threads", type=int, help="BLAS threads per run (sklearn) or torch threads per process (default: 1)"
     )
     tutorial.add_argument("--jobs", type=int, help="worker processes (default: cores / threads)")
     tutorial.add_argument("--no-progress", action="store_true", help="hide the progress bar")

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -123,9 +122,10 @@ class Experiment:
         Which engine trains the runs: one scikit-learn estimator per run, or all runs of a
         schedule batched in PyTorch (``MLPRegressor`` with ``solver="lbfgs"`` only).
     threads : int or None
-        BLAS threads per run for the sklearn engine (default 1), PyTorch threads for the
-        torch engine (default: every core). Results may depend on it, so it is part of the
-        experiment.
+        BLAS threads per run for the sklearn engine, PyTorch threads per worker process
+        for the torch engine; default 1 (on small matrices threads cost more than they
+        give; processes spread the work instead). Results may depend on it, so it is part
+        of the experiment.
     dtype : {"float32", "float64"}, default "float32"
         Arithmetic of the torch engine (the sklearn engine computes in float64).
 
@@ -162,7 +162,7 @@ class Experiment:
             raise invalid("engine", None, f"one of {', '.join(ENGINES)}", self.engine)
         _engine(self.engine).check_estimator(self.estimator)
         if self.threads is None:
-            object.__setattr__(self, "threads", 1 if self.engine == "sklearn" else os.cpu_count() or 1)
+            object.__setattr__(self, "threads", 1)
         if not isinstance(self.threads, int) or isinstance(self.threads, bool) or self.threads < 1:
             raise invalid("threads", None, "an int >= 1", self.threads)
         if self.dtype not in ("float32", "float64"):
@@ -287,6 +287,7 @@ def run(experiment: Experiment, *, n_jobs: int | None = None, on_run_done: Calla
             experiment.stream,
             experiment.runs(),
             threads=experiment.threads,
+            n_jobs=n_jobs,
             dtype=experiment.dtype,
             on_done=on_done,
         )

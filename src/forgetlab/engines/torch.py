@@ -31,6 +31,7 @@ from collections.abc import Callable, Sequence
 
 import numpy as np
 import torch
+from joblib import Parallel, delayed
 from sklearn.neural_network import MLPRegressor
 
 from forgetlab.engines import lbfgs
@@ -193,16 +194,43 @@ def train_batch(
     ]
 
 
+def _batches(runs: Sequence[tuple[Schedule, int]], n_jobs: int) -> list[tuple[Schedule, list[int]]]:
+    """Group runs by schedule, then split each group into ``n_jobs`` balanced batches of run indices."""
+    batches = []
+    for schedule in dict.fromkeys(schedule for schedule, _ in runs):
+        members = [i for i, (s, _) in enumerate(runs) if s == schedule]
+        parts = np.array_split(np.array(members), min(n_jobs, len(members)))
+        batches.extend((schedule, part.tolist()) for part in parts)
+    return batches
+
+
+def _train_pinned(
+    estimator: MLPRegressor, stream: Stream, schedule: Schedule, seeds: list[int], threads: int, dtype: str
+) -> list[RunResult]:
+    """:func:`train_batch` with ``threads`` PyTorch threads (restored afterwards)."""
+    previous = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        return train_batch(estimator, stream, schedule, seeds, dtype=dtype)
+    finally:
+        torch.set_num_threads(previous)
+
+
 def run_many(
     estimator: MLPRegressor,
     stream: Stream,
     runs: Sequence[tuple[Schedule, int]],
     *,
     threads: int | None = None,
+    n_jobs: int | None = None,
     dtype: str = "float32",
     on_done: Callable[[RunResult], None] | None = None,
 ) -> list[RunResult]:
-    """Train many ``(schedule, seed)`` runs: one batch per schedule, in this process.
+    """Train many ``(schedule, seed)`` runs in batches, one schedule per batch.
+
+    A run's numbers do not depend on the batch it is in, so the runs of a schedule can be
+    split over worker processes freely: each of ``n_jobs`` processes trains a share of
+    every schedule's seeds with ``threads`` PyTorch threads.
 
     Parameters
     ----------
@@ -211,9 +239,12 @@ def run_many(
     runs : sequence of (Schedule, int)
         Each run's schedule and seed.
     threads : int or None
-        PyTorch intra-op threads while training; None uses every core.
+        PyTorch intra-op threads per process; None uses ``cores // n_jobs``.
+    n_jobs : int or None
+        Worker processes; None uses one per core when ``threads`` is 1 or None, else
+        ``cores // threads``. With 1, everything trains in this process.
     dtype : {"float32", "float64"}, default "float32"
-        Arithmetic of the batch.
+        Arithmetic of the batches.
     on_done : callable, optional
         Called with each RunResult as its batch finishes.
 
@@ -222,18 +253,23 @@ def run_many(
     list of RunResult
         In the order of ``runs``.
     """
-    previous = torch.get_num_threads()
-    torch.set_num_threads(threads or os.cpu_count() or 1)
-    try:
-        ordered: list[RunResult | None] = [None] * len(runs)
-        schedules = list(dict.fromkeys(schedule for schedule, _ in runs))
-        for schedule in schedules:
-            members = [i for i, (s, _) in enumerate(runs) if s == schedule]
-            results = train_batch(estimator, stream, schedule, [runs[i][1] for i in members], dtype=dtype)
-            for i, result in zip(members, results, strict=True):
-                ordered[i] = result
-                if on_done is not None:
-                    on_done(result)
-        return ordered  # type: ignore[return-value]
-    finally:
-        torch.set_num_threads(previous)
+    cores = os.cpu_count() or 1
+    if n_jobs is None:
+        n_jobs = max(1, cores // (threads or 1))
+    threads = threads or max(1, cores // n_jobs)
+    batches = _batches(runs, n_jobs)
+    work = (
+        delayed(_train_pinned)(estimator, stream, schedule, [runs[i][1] for i in members], threads, dtype)
+        for schedule, members in batches
+    )
+    if n_jobs <= 1:
+        finished = (function(*args, **kwargs) for function, args, kwargs in work)
+    else:
+        finished = Parallel(n_jobs=n_jobs, return_as="generator")(work)
+    ordered: list[RunResult | None] = [None] * len(runs)
+    for (_, members), results in zip(batches, finished, strict=True):
+        for i, result in zip(members, results, strict=True):
+            ordered[i] = result
+            if on_done is not None:
+                on_done(result)
+    return ordered  # type: ignore[return-value]
