@@ -23,6 +23,8 @@ from __future__ import annotations
 import argparse
 import os
 import resource
+import subprocess
+import sys
 import time
 from dataclasses import dataclass
 
@@ -149,8 +151,26 @@ def main() -> None:
     )
     print(f"{many} seeds: torch throughput is {ratio:.2f}x scikit-learn's at its best")
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    children = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
-    print(f"peak RSS: this process {rss:.0f} MB, largest worker {children:.0f} MB")
+    print(f"peak RSS of this process: {rss:.0f} MB (worker processes not included)")
+    seeds = 100 if args.quick else 1000
+    print(f"peak RSS of a fresh process training {seeds} seeds in one batch: {batch_rss(seeds):.0f} MB")
+
+
+def batch_rss(seeds: int) -> float:
+    """Peak resident memory (MB) of a new process training ``seeds`` runs of the tutorial MLP in one batch.
+
+    One interspersed epoch (K=30) with at most 30 L-BFGS iterations: enough to fill the
+    optimiser's history of 10 pairs, the largest part of its state.
+    """
+    code = (
+        "from forgetlab.engines.torch import train_batch;"
+        "from forgetlab.engines.sklearn import tutorial_model;"
+        "from forgetlab.schedules import Interspersed;"
+        "from forgetlab.tasks import seasons;"
+        f"train_batch(tutorial_model().set_params(max_iter=30), seasons(), Interspersed(n_epochs=1), range({seeds}))"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True)
+    return resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
 
 
 if __name__ == "__main__":
