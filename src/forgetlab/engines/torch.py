@@ -154,7 +154,9 @@ def train_batch(
             break
         x, y = _epoch_batch(train_x, train_y, [plans[r][e] for r in alive])
 
-        def objective(p: torch.Tensor, runs: torch.Tensor, x: torch.Tensor = x, y: torch.Tensor = y):
+        def objective(
+            p: torch.Tensor, runs: torch.Tensor, x: torch.Tensor = x, y: torch.Tensor = y
+        ) -> tuple[torch.Tensor, torch.Tensor]:
             return loss_and_grad(spec, p, x[runs], y[runs])
 
         result = lbfgs.minimize(
