@@ -280,26 +280,16 @@ def run(experiment: Experiment, *, n_jobs: int | None = None, on_run_done: Calla
     -------
     Results
     """
-    on_done = None if on_run_done is None else (lambda _: on_run_done())
-    if experiment.engine == "torch":
-        results = _engine("torch").run_many(
-            experiment.estimator,
-            experiment.stream,
-            experiment.runs(),
-            threads=experiment.threads,
-            n_jobs=n_jobs,
-            dtype=experiment.dtype,
-            on_done=on_done,
-        )
-    else:
-        results = _engine("sklearn").run_many(
-            experiment.estimator,
-            experiment.stream,
-            experiment.runs(),
-            threads=experiment.threads,
-            n_jobs=n_jobs,
-            on_done=on_done,
-        )
+    engine_options = {"dtype": experiment.dtype} if experiment.engine == "torch" else {}
+    results = _engine(experiment.engine).run_many(
+        experiment.estimator,
+        experiment.stream,
+        experiment.runs(),
+        threads=experiment.threads,
+        n_jobs=n_jobs,
+        on_done=None if on_run_done is None else (lambda _: on_run_done()),
+        **engine_options,
+    )
     scores, predictions = _tables(experiment, results)
     manifest = {**experiment.manifest(), "fingerprint": experiment.fingerprint()}
     return Results(scores=scores, predictions=predictions, manifest=manifest)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 import numpy as np
@@ -9,7 +10,7 @@ import numpy as np
 from forgetlab.schedules import Epoch
 from forgetlab.tasks import Stream
 
-__all__ = ["RunResult", "describe_plan"]
+__all__ = ["RunResult", "collect_in_order", "describe_plan"]
 
 
 @dataclass(frozen=True, kw_only=True, eq=False)
@@ -64,3 +65,25 @@ def describe_plan(stream: Stream, plan: list[Epoch]) -> tuple[np.ndarray, list[s
     samples_seen = np.cumsum([sum(len(idx) for _, idx in epoch) for epoch in plan])
     trained = ["+".join(stream[t].name for t, _ in epoch) for epoch in plan]
     return samples_seen, trained
+
+
+def collect_in_order(
+    n_runs: int,
+    finished: Iterable[tuple[int, RunResult]],
+    on_done: Callable[[RunResult], None] | None = None,
+) -> list[RunResult]:
+    """Results in the order of the runs, from ``(run index, result)`` pairs in any order.
+
+    ``on_done`` is called with each result as it arrives (e.g. a progress bar's update).
+
+    Examples
+    --------
+    >>> collect_in_order(2, [(1, "b"), (0, "a")])
+    ['a', 'b']
+    """
+    ordered: list[RunResult | None] = [None] * n_runs
+    for i, result in finished:
+        ordered[i] = result
+        if on_done is not None:
+            on_done(result)
+    return ordered  # type: ignore[return-value]

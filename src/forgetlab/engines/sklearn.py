@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import os
 import warnings
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 
 import numpy as np
 from joblib import Parallel, delayed
@@ -27,7 +27,7 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.neural_network import MLPRegressor
 from threadpoolctl import threadpool_limits
 
-from forgetlab.engines.base import RunResult, describe_plan
+from forgetlab.engines.base import RunResult, collect_in_order, describe_plan
 from forgetlab.errors import invalid
 from forgetlab.metrics import r2_score
 from forgetlab.schedules import Schedule
@@ -177,23 +177,18 @@ def run_many(
         n_jobs = max(1, (os.cpu_count() or 1) // threads)
     n_jobs = min(n_jobs, len(runs))
 
-    def finished(results: Iterator[tuple[int, RunResult]]) -> list[RunResult]:
-        ordered: list[RunResult | None] = [None] * len(runs)
-        for i, result in results:
-            ordered[i] = result
-            if on_done is not None:
-                on_done(result)
-        return ordered  # type: ignore[return-value]
-
     if n_jobs <= 1:
-        return finished(
+        finished = (
             (i, train_run(estimator, stream, schedule, seed, threads=threads))
             for i, (schedule, seed) in enumerate(runs)
         )
-    parallel = Parallel(n_jobs=n_jobs, return_as="generator_unordered")
-    return finished(
-        parallel(delayed(_indexed_run)(i, estimator, stream, s, seed, threads) for i, (s, seed) in enumerate(runs))
-    )
+    else:
+        parallel = Parallel(n_jobs=n_jobs, return_as="generator_unordered")
+        finished = parallel(
+            delayed(_indexed_run)(i, estimator, stream, schedule, seed, threads)
+            for i, (schedule, seed) in enumerate(runs)
+        )
+    return collect_in_order(len(runs), finished, on_done)
 
 
 def _indexed_run(

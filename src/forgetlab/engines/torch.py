@@ -35,7 +35,7 @@ from joblib import Parallel, delayed
 from sklearn.neural_network import MLPRegressor
 
 from forgetlab.engines import lbfgs
-from forgetlab.engines.base import RunResult, describe_plan
+from forgetlab.engines.base import RunResult, collect_in_order, describe_plan
 from forgetlab.engines.mlp import MLPSpec, init_params, loss_and_grad, predict
 from forgetlab.errors import invalid
 from forgetlab.metrics import r2_score
@@ -268,10 +268,9 @@ def run_many(
         finished = (function(*args, **kwargs) for function, args, kwargs in work)
     else:
         finished = Parallel(n_jobs=n_jobs, return_as="generator")(work)
-    ordered: list[RunResult | None] = [None] * len(runs)
-    for (_, members), results in zip(batches, finished, strict=True):
-        for i, result in zip(members, results, strict=True):
-            ordered[i] = result
-            if on_done is not None:
-                on_done(result)
-    return ordered  # type: ignore[return-value]
+    pairs = (
+        (i, result)
+        for (_, members), results in zip(batches, finished, strict=True)
+        for i, result in zip(members, results, strict=True)
+    )
+    return collect_in_order(len(runs), pairs, on_done)
