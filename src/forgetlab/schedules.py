@@ -129,7 +129,22 @@ def _draw(train_sizes: Sequence[int], k: int, rng: np.random.RandomState) -> lis
 
 
 @dataclass(frozen=True, kw_only=True)
-class Alternating(Schedule):
+class _Sampling(Schedule):
+    """Base of the schedules that draw K fresh samples per task, for ``n_epochs`` epochs."""
+
+    k: int = 30
+    n_epochs: int = 50
+
+    def validate(self, train_sizes: Sequence[int], task_names: Sequence[str] | None = None) -> None:
+        _check_k(self.k, type(self).__name__, train_sizes, task_names)
+        _check_count(self.n_epochs, "n_epochs", type(self).__name__)
+
+    def n_epochs_for(self, n_tasks: int) -> int:
+        return self.n_epochs
+
+
+@dataclass(frozen=True, kw_only=True)
+class Alternating(_Sampling):
     """One task per epoch, round robin, K fresh samples each: the tutorial's exercise 2a.
 
     At the start of every round of ``n_tasks`` epochs, K distinct training indices are
@@ -145,15 +160,7 @@ class Alternating(Schedule):
     """
 
     name: ClassVar[str] = "alternating"
-    k: int = 30
     n_epochs: int = 100
-
-    def validate(self, train_sizes: Sequence[int], task_names: Sequence[str] | None = None) -> None:
-        _check_k(self.k, "Alternating", train_sizes, task_names)
-        _check_count(self.n_epochs, "n_epochs", "Alternating")
-
-    def n_epochs_for(self, n_tasks: int) -> int:
-        return self.n_epochs
 
     def plan(self, train_sizes: Sequence[int], rng: np.random.RandomState) -> list[Epoch]:
         plan: list[Epoch] = []
@@ -164,7 +171,7 @@ class Alternating(Schedule):
 
 
 @dataclass(frozen=True, kw_only=True)
-class Interspersed(Schedule):
+class Interspersed(_Sampling):
     """K fresh samples of every task mixed in each epoch: the tutorial's exercise 2b.
 
     Each epoch draws K distinct training indices from every task (in stream order) and
@@ -180,15 +187,6 @@ class Interspersed(Schedule):
     """
 
     name: ClassVar[str] = "interspersed"
-    k: int = 30
-    n_epochs: int = 50
-
-    def validate(self, train_sizes: Sequence[int], task_names: Sequence[str] | None = None) -> None:
-        _check_k(self.k, "Interspersed", train_sizes, task_names)
-        _check_count(self.n_epochs, "n_epochs", "Interspersed")
-
-    def n_epochs_for(self, n_tasks: int) -> int:
-        return self.n_epochs
 
     def plan(self, train_sizes: Sequence[int], rng: np.random.RandomState) -> list[Epoch]:
         plan = []
