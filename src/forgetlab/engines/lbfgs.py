@@ -48,16 +48,24 @@ Beyond SciPy: a run whose objective returns a non-finite f, or a gradient with a
 entry (detected as a non-finite f, max |g| or g'd), is flagged ``Status.DIVERGED`` and frozen at
 its last accepted point (at x0 with the returned values if x0 itself is non-finite).
 
-Batch independence. Every reduction is per run (row-wise, each row summed whole by one thread,
-also for a single run, for which PyTorch would otherwise split a long row between threads), and
-the scalar logic is element-wise float64; small batches (<= 8 runs) take a run-by-run path with
-the same operations. A run's results are therefore bit-identical whatever the batch, provided
-``fun`` is row-independent too (beware ``t.sum(1)`` on a single row of >= 32768 entries:
-PyTorch then sums it with two threads, in another order than the rows of a batch).
+Batch independence. A run's vectors that enter inner products (s, y, g, d) are stored in rows
+padded to a multiple of 64 bytes, each starting 64-byte aligned, and every inner product and the
+combination H g = gamma g + [S Y] c are batched matrix products (``torch.bmm``: 1 x P times
+P x k per run) of one shape whatever the batch; MKL computes such a product identically for a
+run alone, in any slot of a batch and with 1 or 2 threads (it does not for unaligned rows or
+1-column results, which are not used). The scalar logic is element-wise float64, run by run for
+few runs and vectorised over runs otherwise, with the same operations; the other vector
+operations are element-wise. A run's results are therefore bit-identical whatever the batch
+(``tests/test_lbfgs.py`` checks alone against batches of 3 to 40 runs, 1 and 2 threads, and
+every alternative code path against the others), provided ``fun`` is row-independent too
+(beware ``t.sum(1)`` on a single row of >= 32768 entries: PyTorch then sums it with two threads,
+in another order than the rows of a batch). The independence rests on the BLAS: another BLAS
+build or CPU may round these products differently, consistently within a process.
 
 Floating point. Vectors (x, g, d, s, y) keep the dtype of ``x0``; inner products are
-accumulated in that dtype, and every scalar of the line search and of the two-loop recursion is
-float64, with SciPy's float64 constants (eps above) whatever the dtype. In float32 the steps
+accumulated in that dtype by the BLAS, H g is one matrix product in that dtype (its two-loop
+coefficients rounded to it), and every scalar of the line search and of the two-loop recursion
+is float64, with SciPy's float64 constants (eps above) whatever the dtype. In float32 the steps
 and directions are rounded to float32 and f carries float32 rounding (relative 6e-8 per
 operation): the relative-reduction test (2.2e-9 by default) then fires only once f no longer
 decreases beyond its own rounding, and a ``gtol`` below the gradient's rounding noise is never
@@ -65,16 +73,30 @@ met; runs end on the relative reduction (or a line-search failure) instead. SciP
 works in float64.
 
 Differences from SciPy 1.17 (float64). Rounding only: inner products are summed in another order
-than OpenBLAS's ``ddot``/``dnrm2``, and the L-BFGS step is the two-loop recursion in inner-product
-form rather than L-BFGS-B's compact representation (mathematically equal). Iterates agree to
-~1e-16 after two iterations and the gap grows with the iterations: counts, stop and point
-(to 1e-8) are identical on the quadratics (up to 125 iterations), Rosenbrock functions (up to
-72 iterations), line-search failures and 30 iterations of a small network tested in
-``tests/test_lbfgs.py``; 20-D Rosenbrock runs (~115 iterations) differ by 0-2 iterations and
-up to 5 evaluations, as much as SciPy differs from itself when x0 moves by one ulp. Not
-mirrored: L-BFGS-B's reset of the memory when the Cholesky factorisation of its middle matrix
-fails (rounding-level breakdown of its compact form). After a line-search failure SciPy returns
-the restored x and jac but ``fun`` of the last rejected trial; ``minimize`` returns f(x).
+than OpenBLAS's ``ddot``/``dnrm2``, and the L-BFGS step is the two-loop recursion in
+inner-product form, combined by one matrix product, rather than L-BFGS-B's compact
+representation (mathematically equal). Iterates agree to ~1e-16 after two iterations and the gap
+grows with the iterations: counts, stop and point (to 1e-8) are identical on the quadratics (up
+to 125 iterations), Rosenbrock functions (up to 72 iterations), line-search failures and 30
+iterations of a small network tested in ``tests/test_lbfgs.py``; 20-D Rosenbrock runs (~120
+iterations) differ by up to 2 iterations and 4 evaluations, as much as SciPy differs from itself
+when x0 moves by one ulp. Not mirrored: L-BFGS-B's reset of the memory when the Cholesky
+factorisation of its middle matrix fails (rounding-level breakdown of its compact form). After a
+line-search failure SciPy returns the restored x and jac but ``fun`` of the last rejected trial;
+``minimize`` returns f(x).
+
+Cost per iteration and memory. Between two calls of the objective a run reads its history (2
+``history`` vectors of P) twice, for [S Y]'[g y] and for H g, and about a dozen other vectors of
+P: with float32 and P = 10,401 about 2.9 MB per run and iteration, so beyond a few runs the
+optimiser is memory-bound. On the 2-core machine described in the project's references (shared;
+measured 2026-11-23, history evicted between iterations), only the two passes over the history
+already cost ~100 us per run and iteration with 1 thread (~70 us with 2), and the whole
+optimiser ~0.2-0.3 ms per run and iteration at 16-256 runs in float32 (~0.16-0.18 ms with 2
+threads; the tutorial MLP's forward and backward pass costs ~0.2 ms), ~0.75 ms for one run,
+mostly Python and per-operation overhead. float64 costs about 1.5 times as much. Memory: (2
+``history`` + 5) R P' + 5 R P elements of ``x0``'s dtype (P' = P padded to 64 bytes), about 1.25
+GB for R = 1000, P = 10,401 in float32 (the history is 0.83 GB of it), plus temporaries of a few
+R P.
 
 References
 ----------
@@ -90,6 +112,7 @@ References
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from enum import IntEnum
 from typing import NamedTuple
@@ -110,8 +133,10 @@ DEFAULT_FTOL = 2.220446049250313e-09
 _LS_FTOL, _LS_GTOL, _LS_XTOL = 1e-3, 0.9, 0.1
 _STPMIN, _STPMAX = 0.0, 1e10
 _XTRAPL, _XTRAPU = 1.1, 4.0
-# Upper size of the temporaries used to read the history (per block of runs).
-_CHUNK_BYTES = 4 << 20
+# History read between its products with [g y] and its combination, per block of runs (stays in cache).
+_CACHE_BYTES = 32 << 20
+# Upper size of the temporaries used to move running runs into the slots of stopped ones.
+_MOVE_BYTES = 64 << 20
 
 Objective = Callable[[torch.Tensor, torch.Tensor], tuple[torch.Tensor, torch.Tensor]]
 """``fun(x, runs) -> (f, g)``: x (A, P) rows of the runs ``runs`` (A,) int64; f (A,), g (A, P)."""
@@ -261,9 +286,10 @@ def minimize(
     -----
     Limited-memory BFGS (two-loop recursion [4]_) with the Moré–Thuente line search [3]_ and
     the stopping rules of L-BFGS-B v3.0 [1]_ [2]_ as SciPy runs it; differences with SciPy are
-    at rounding level (module docstring). Memory: (2 history + 7) R P elements of ``x0``'s
-    dtype; the history is read twice per iteration, in blocks of consecutive runs. Finished
-    runs are never passed to ``fun`` again; a run whose f or g is not finite is frozen at its
+    at rounding level (module docstring). Memory: (2 history + 5) R P' + 5 R P elements of
+    ``x0``'s dtype (P' = P padded to 64 bytes); the history is read twice per iteration by
+    batched matrix products (module docstring: cost). Finished runs are never passed to ``fun``
+    again; a run whose f or g is not finite is frozen at its
     last accepted point with ``Status.DIVERGED``. Results of a run do not depend on the batch
     if ``fun``'s rows do not (module docstring).
 
@@ -298,15 +324,12 @@ def minimize(
     'CONVERGENCE: NORM OF PROJECTED GRADIENT <= PGTOL'
     """
     _check_arguments(fun, x0, max_iter, max_fun, gtol, ftol, history, max_line_search)
-    runs = _Runs(x0, history)
+    state = _State(x0, history)
     tol = (ftol / EPS) * EPS
-    _evaluate_start(fun, runs, gtol)
-    while True:
-        pending = np.flatnonzero(runs.status == Status.RUNNING)
-        if pending.size == 0:
-            break
-        _round(fun, runs, _Rows(pending, runs), max_iter, max_fun, gtol, tol, max_line_search)
-    return runs.result()
+    _start(fun, state, gtol)
+    while state.n:
+        _round(fun, state, max_iter, max_fun, gtol, tol, max_line_search)
+    return state.result()
 
 
 def _check_arguments(
@@ -337,51 +360,92 @@ def _check_arguments(
             raise invalid(name, "minimize", "a finite float >= 0", value)
 
 
-class _Rows:
-    """A set of runs (sorted indices) and how to read or write their rows of an (R, ...) tensor.
+class _Sel:
+    """Some of the running runs: slots ``idx`` (n,), sorted unless not ``ordered``, and how to read or write their rows.
 
-    A contiguous range is read as a view (no copy); any other set with ``index_select``.
+    A contiguous range of slots is read as a view (no copy); any other set with ``index_select``.
+    ``at`` indexes the per-slot numpy arrays (a slice or ``idx``); ``full`` is true for all the
+    running runs, whose tensors are used as they are.
     """
 
-    def __init__(self, idx: np.ndarray, runs: _Runs) -> None:
+    __slots__ = ("_device", "_index", "_ranges", "at", "full", "idx", "n", "span")
+
+    def __init__(self, idx: np.ndarray, device: torch.device, full: bool = False, ordered: bool = True) -> None:
         self.idx = idx
         self.n = int(idx.size)
-        contiguous = self.n > 0 and int(idx[-1]) - int(idx[0]) + 1 == self.n
-        self.span = slice(int(idx[0]), int(idx[-1]) + 1) if contiguous else None
+        self.full = full
+        contiguous = full or (ordered and self.n > 0 and int(idx[-1]) - int(idx[0]) + 1 == self.n)
+        self.span = slice(int(idx[0]), int(idx[-1]) + 1) if contiguous and self.n else None
+        self.at = self.span if self.span is not None else idx
         self._index: torch.Tensor | None = None
-        self._runs = runs
+        self._ranges: list[tuple[int, int]] | None = None
+        self._device = device
 
     @property
     def index(self) -> torch.Tensor:
-        """The run indices as an int64 tensor."""
+        """The slots as an int64 tensor."""
         if self._index is None:
-            self._index = torch.from_numpy(self.idx).to(self._runs.device)
+            self._index = torch.from_numpy(self.idx).to(self._device)
         return self._index
 
     def take(self, t: torch.Tensor) -> torch.Tensor:
-        """Rows of ``t`` (a view when the runs are contiguous)."""
+        """Rows of ``t`` (n_running, ...): a view when the slots are contiguous."""
+        if self.full:
+            return t
         return t[self.span] if self.span is not None else t.index_select(0, self.index)
 
     def put(self, t: torch.Tensor, values: torch.Tensor) -> None:
-        """Write ``values`` into the rows of ``t``."""
+        """Write ``values`` into the rows of ``t`` (n_running, ...)."""
         if self.span is not None:
-            t[self.span].copy_(values)
+            (t if self.full else t[self.span]).copy_(values)
         else:
             t.index_copy_(0, self.index, values)
 
-    def subset(self, mask: np.ndarray) -> _Rows:
-        """The runs where ``mask`` (n,) is true."""
-        return _Rows(self.idx[mask], self._runs)
+    def subset(self, mask: np.ndarray) -> _Sel:
+        """The slots where ``mask`` (n,) is true."""
+        return self if mask.all() else _Sel(self.idx[mask], self._device)
 
-    def column(self, values: np.ndarray) -> torch.Tensor:
-        """A per-run float64 array (n,) as an (n, 1) tensor of the parameters' dtype."""
-        return _tensor(values, self._runs).unsqueeze(1)
+    def ranges(self) -> list[tuple[int, int]] | None:
+        """The slots as ranges [lo, hi) of consecutive slots if at most ``_MAX_SPANS`` (handled as views), else None."""
+        if self.span is not None:
+            return [(self.span.start, self.span.stop)]
+        if self._ranges is None:
+            spans = _spans(self.idx)
+            self._ranges = spans if len(spans) <= _MAX_SPANS else []
+        return self._ranges or None
+
+    def copy(self, dst: torch.Tensor, src: torch.Tensor) -> None:
+        """dst[rows] = src[rows] for tensors (n_running, ...)."""
+        if self.full:
+            dst.copy_(src)
+            return
+        ranges = self.ranges()
+        if ranges is None:
+            dst.index_copy_(0, self.index, src.index_select(0, self.index))
+        else:
+            for lo, hi in ranges:
+                dst[lo:hi].copy_(src[lo:hi])
 
 
-def _tensor(values: np.ndarray, runs: _Runs) -> torch.Tensor:
-    """A float64 array as a tensor of the parameters' dtype and device."""
-    t = torch.from_numpy(np.ascontiguousarray(values, dtype=runs.np_dtype))
-    return t if runs.device.type == "cpu" else t.to(runs.device)
+def _spans(idx: np.ndarray) -> list[tuple[int, int]]:
+    """Sorted indices as ranges [lo, hi) of consecutive indices."""
+    if idx.size == 0:
+        return []
+    if int(idx[-1]) - int(idx[0]) + 1 == idx.size:
+        return [(int(idx[0]), int(idx[-1]) + 1)]
+    breaks = np.flatnonzero(np.diff(idx) != 1) + 1
+    starts = idx[np.concatenate(([0], breaks))]
+    ends = idx[np.concatenate((breaks - 1, [idx.size - 1]))] + 1
+    return list(zip(starts.tolist(), ends.tolist(), strict=True))
+
+
+def _aligned_zeros(shape: tuple[int, ...], dtype: torch.dtype, device: torch.device) -> torch.Tensor:
+    """A zero tensor whose first element is 64-byte aligned (whatever the allocator guarantees)."""
+    size = math.prod(shape)
+    lanes = 64 // dtype.itemsize
+    flat = torch.zeros(size + lanes, dtype=dtype, device=device)
+    offset = (-flat.data_ptr() % 64) // dtype.itemsize
+    return flat[offset : offset + size].view(shape)
 
 
 def _array(t: torch.Tensor) -> np.ndarray:
@@ -390,150 +454,277 @@ def _array(t: torch.Tensor) -> np.ndarray:
     return a if a.dtype == np.float64 else a.astype(np.float64)
 
 
-def _pick(mask: np.ndarray, runs: _Runs) -> torch.Tensor:
-    """The positions where ``mask`` is true, as an index tensor."""
-    return torch.from_numpy(np.flatnonzero(mask)).to(runs.device)
-
-
 # columns of the line-search state (one row per run), as in dcsrch's isave/dsave
 _BRACKT, _STAGE, _GINIT, _GTEST, _GX, _GY, _FINIT, _FX, _FY, _STX, _STY, _STMIN, _STMAX, _WIDTH, _WIDTH1 = range(15)
-# below this many runs, the per-run scalar logic runs run by run (same arithmetic, less overhead)
-_FEW_RUNS = 8
+# up to this many runs, the line search's scalar logic runs run by run (same arithmetic, less overhead)
+_FEW_SEARCHES = 12
+# up to this many runs, the two-loop recursion runs run by run (same arithmetic, less overhead)
+_FEW_TWO_LOOPS = 4
+# selections of runs in at most this many ranges of consecutive slots are handled range by range
+# (views); others by index_select / index_copy_
+_MAX_SPANS = 16
+# new pairs of at most this many groups of consecutive runs with the same ring slot are stored group by
+# group (views); more through index_copy_
+_MAX_GROUPS = 64
+# entries of each trial point compared first with the last point evaluated (memoisation)
+_SAMPLE = 64
 
 
-class _Runs:
-    """The buffers of one :func:`minimize` call: tensors (R, ...) and float64/int arrays (R, ...)."""
+class _State:
+    """The buffers of one :func:`minimize` call.
+
+    The running runs occupy the first ``n`` slots of every buffer (run ``ids[i]`` in slot i). When
+    runs stop, their results are written to the ``out_*`` buffers (by run) and the last running
+    runs move into the freed slots (:meth:`stop`): slots are in increasing run order only until a
+    run stops, and ``fun`` receives its rows in run order through ``by_run``. Vectors that enter
+    inner products live in ``block`` (R, 2 history + 4, padded P): every row starts 64 bytes
+    aligned, so a run's products are computed identically in any slot. The other vectors are
+    (R, P). Views of the running runs' rows are made once per set of running runs (:meth:`_views`).
+    """
 
     def __init__(self, x0: torch.Tensor, history: int) -> None:
         R, P = x0.shape
-        self.n_runs, self.n_params, self.m = R, P, history
+        m = history
+        self.n_runs, self.n_params, self.m, self.n = R, P, m, R
         self.dtype, self.device = x0.dtype, x0.device
         self.np_dtype = np.float64 if x0.dtype == torch.float64 else np.float32
-        self.x = x0.detach().clone()  # accepted iterate (SciPy's t during a line search)
-        self.g = torch.empty_like(self.x)
+        lanes = 64 // x0.dtype.itemsize
+        self.padded = -(-P // lanes) * lanes
+        # rows of a run's block: s_0..s_{m-1}, y_0..y_{m-1} (a ring of pairs), g (at x), y (of the
+        # newest pair), d, and g at the last point evaluated
+        self.G, self.Y, self.D, self.GS = 2 * m, 2 * m + 1, 2 * m + 2, 2 * m + 3
+        self.block = _aligned_zeros((R, 2 * m + 4, self.padded), self.dtype, self.device)
+        self.hg = _aligned_zeros((R, self.padded), self.dtype, self.device)  # H g
+        self.x = torch.empty((R, P), dtype=self.dtype, device=self.device)  # accepted iterate
+        self.x.copy_(x0.detach())
         self.trial = self.x.clone()  # next point to evaluate
         self.seen = torch.empty_like(self.x)  # last point evaluated (memoisation, as SciPy)
-        self.g_seen = torch.empty_like(self.x)
-        self.d = torch.zeros_like(self.x)
-        self.z = torch.zeros_like(self.x)
-        self.pairs = torch.zeros((R, 2 * history, P), dtype=self.dtype, device=self.device)  # [S | Y]
+        self.ids = np.arange(R)
+        # per-slot scalars
         self.f = np.zeros(R)
-        self.f_seen = np.zeros(R)
-        self.status = np.full(R, int(Status.RUNNING), dtype=np.int64)
+        self.fs = np.zeros(R)  # f at the last point evaluated
         self.n_iter = np.zeros(R, dtype=np.int64)
         self.n_fun = np.zeros(R, dtype=np.int64)
-        # stored pairs: a ring of `col` slots from `head`; s_i'y_j for slot i older than j in sy[i, j]
+        # stored pairs: a ring of `col` slots of `block` from `head`; their scalars by age (0: newest):
+        # rho_j = 1 / s_j'y_j, sy[j, k] = s_j'y_k (j older than k), yy[j, k] = y_j'y_k
         self.head = np.zeros(R, dtype=np.int64)
         self.col = np.zeros(R, dtype=np.int64)
         self.theta = np.ones(R)
-        self.rho = np.zeros((R, history))
-        self.sy = np.zeros((R, history, history))
-        self.yy = np.zeros((R, history, history))
+        self.rho = np.zeros((R, m))
+        self.sy = np.zeros((R, m, m))
+        self.yy = np.zeros((R, m, m))
         # the current line search
         self.stp = np.zeros(R)
         self.fold = np.zeros(R)
         self.gdold = np.zeros(R)
         self.ifun = np.zeros(R, dtype=np.int64)
         self.search = np.zeros((R, 15))
-        self.chunk = max(1, _CHUNK_BYTES // (2 * history * P * self.x.element_size()))
-        self._buffer: torch.Tensor | None = None
+        # results, by run
+        self.out_x = torch.empty_like(self.x)
+        self.out_g = torch.empty_like(self.x)
+        self.out_f = np.zeros(R)
+        self.out_iter = np.zeros(R, dtype=np.int64)
+        self.out_fun = np.zeros(R, dtype=np.int64)
+        self.out_status = np.full(R, int(Status.RUNNING), dtype=np.int64)
+        # runs whose history is read between its products and its combination (stays in cache)
+        self.chunk = max(1, _CACHE_BYTES // (2 * m * self.padded * x0.dtype.itemsize))
+        self.stride = max(1, P // _SAMPLE)  # sampled entries for the memoisation test
+        # g'g as computed (any summation order) is at most (1 + gamma_P) times the exact value, with
+        # gamma_P = P u / (1 - P u): (computed g'g) * shrink / P <= max_i g_i^2 (margin for the test's
+        # own float64 rounding); 0 if the bound is useless
+        rounding = P * torch.finfo(self.dtype).eps / 2
+        self.shrink = max(0.0, 1.0 - 1.01 * rounding / (1.0 - rounding) - 1e-14) if rounding < 0.5 else 0.0
+        self._views()
 
-    def buffer(self) -> torch.Tensor:
-        """A scratch tensor (chunk, 2 history, P) for products with the history."""
-        if self._buffer is None:
-            shape = (min(self.chunk, self.n_runs), 2 * self.m, self.n_params)
-            self._buffer = torch.empty(shape, dtype=self.dtype, device=self.device)
-        return self._buffer
+    def _views(self) -> None:
+        """Views of the running runs' rows (n = ``self.n``)."""
+        n, m, P = self.n, self.m, self.n_params
+        b = self.block[:n]
+        self.hist_t = b[:, : 2 * m].transpose(1, 2)  # [S Y]' per run
+        self.comb = b[:, : 2 * m + 1]  # [S Y g]
+        self.gy = b[:, self.G : self.Y + 1]  # [g y]
+        self.d1 = b[:, self.D : self.D + 1]
+        self.gyd_t = b[:, self.G : self.D + 1].transpose(1, 2)  # [g y d]'
+        self.gs1 = b[:, self.GS : self.GS + 1]
+        self.dgs_t = b[:, self.D : self.GS + 1].transpose(1, 2)  # [d gs]'
+        self.g_row, self.y_row, self.d_row, self.gs_row = (b[:, k] for k in (self.G, self.Y, self.D, self.GS))
+        self.g_vec, self.y_vec, self.d_vec, self.gs_vec = (
+            r[:, :P] for r in (self.g_row, self.y_row, self.d_row, self.gs_row)
+        )
+        self.hg_row = self.hg[:n]
+        self.hg1 = self.hg_row.unsqueeze(1)
+        self.hg_vec = self.hg_row[:, :P]
+        self.x_n, self.trial_n, self.seen_n = self.x[:n], self.trial[:n], self.seen[:n]
+        self.trial_k, self.seen_k = self.trial_n[:, :: self.stride], self.seen_n[:, :: self.stride]
+        self.ids_t = torch.from_numpy(self.ids).to(self.device)
+        self.every = _Sel(np.arange(n), self.device, full=True)
+        ordered = bool((np.diff(self.ids) > 0).all())
+        self.by_run = None if ordered else np.argsort(self.ids)  # slots in run order
+
+    def swap(self) -> None:
+        """The trial points become the last points evaluated (``seen``); the old ``seen`` rows are reused."""
+        self.seen, self.trial = self.trial, self.seen
+        self.seen_n, self.trial_n = self.trial_n, self.seen_n
+        self.seen_k, self.trial_k = self.trial_k, self.seen_k
+
+    def sel(self, mask: np.ndarray) -> _Sel:
+        """The running runs where ``mask`` (n,) is true."""
+        return self.every if mask.all() else _Sel(np.flatnonzero(mask), self.device)
+
+    def column(self, values: np.ndarray) -> torch.Tensor:
+        """A per-run float64 array (k,) as a (k, 1) tensor of the parameters' dtype."""
+        t = torch.from_numpy(np.ascontiguousarray(values, dtype=self.np_dtype))
+        return (t if self.device.type == "cpu" else t.to(self.device)).unsqueeze(1)
+
+    def stop(self, status: np.ndarray) -> None:
+        """Record the runs whose ``status`` (n,) is no longer RUNNING and remove them from the slots."""
+        done = status != Status.RUNNING
+        if not done.any():
+            return
+        slots = np.flatnonzero(done)
+        ids = self.ids[slots]
+        where = torch.from_numpy(slots).to(self.device)
+        to = torch.from_numpy(ids).to(self.device)
+        self.out_x.index_copy_(0, to, self.x_n.index_select(0, where))
+        self.out_g.index_copy_(0, to, self.g_vec.index_select(0, where))
+        self.out_f[ids] = self.f[slots]
+        self.out_iter[ids] = self.n_iter[slots]
+        self.out_fun[ids] = self.n_fun[slots]
+        self.out_status[ids] = status[slots]
+        k = int(self.n - slots.size)
+        holes = slots[slots < k]  # freed slots below k, filled by the running runs above k
+        movers = np.flatnonzero(~done[k:]) + k
+        if holes.size:
+            for a in (self.f, self.fs, self.n_iter, self.n_fun, self.head, self.col, self.theta, self.rho, self.sy):
+                a[holes] = a[movers]
+            for a in (self.yy, self.stp, self.fold, self.gdold, self.ifun, self.search, self.ids):
+                a[holes] = a[movers]
+            for t in (self.x, self.trial, self.seen, self.block):
+                _move_rows(t, holes, movers)
+        self.ids = self.ids[:k].copy()
+        self.n = k
+        self._views()
 
     def result(self) -> LBFGSResult:
         """The per-run result."""
         return LBFGSResult(
-            x=self.x,
-            f=torch.from_numpy(self.f).to(device=self.device, dtype=self.dtype),
-            g=self.g,
-            n_iter=torch.from_numpy(self.n_iter),
-            n_fun=torch.from_numpy(self.n_fun),
-            status=torch.from_numpy(self.status),
+            x=self.out_x,
+            f=torch.from_numpy(self.out_f).to(device=self.device, dtype=self.dtype),
+            g=self.out_g,
+            n_iter=torch.from_numpy(self.out_iter),
+            n_fun=torch.from_numpy(self.out_fun),
+            status=torch.from_numpy(self.out_status),
         )
 
 
-# --- inner products, one per run, independent of the batch -------------------------------------
+def _move_rows(t: torch.Tensor, to: np.ndarray, source: np.ndarray) -> None:
+    """t[to] = t[source] (distinct rows), with temporaries of at most ``_MOVE_BYTES``."""
+    limit = max(1, _MOVE_BYTES // max(1, t[0].numel() * t.element_size()))
+    for a in range(0, to.size, limit):
+        where = torch.from_numpy(to[a : a + limit]).to(t.device)
+        t.index_copy_(0, where, t.index_select(0, torch.from_numpy(source[a : a + limit]).to(t.device)))
 
 
-def _rowdot(a: torch.Tensor, b: torch.Tensor) -> np.ndarray:
-    """Inner products of matching rows, (n, P) x (n, P) -> float64 (n,).
+# --- inner products and combinations, one per run, independent of the batch --------------------
 
-    Each row is reduced whole by one thread in the same order whatever n. (For a single row
-    of >= 32768 entries PyTorch would split the row between threads, so one row is reduced
-    as a batch of two.)
+
+def _row_products(state: _State, sel: _Sel, u: torch.Tensor, v_t: torch.Tensor) -> np.ndarray:
+    """u'v float64 (n, k) of the runs ``sel``, for u a view (n_running, 1, P') and v_t (n_running, P', k).
+
+    One batched matrix product (1 x P' times P' x k per run) per range of consecutive slots.
     """
-    prod = a * b
-    sums = prod.expand(2, -1).sum(1)[:1] if prod.shape[0] == 1 else prod.sum(1)
-    return _array(sums)
+    if sel.span is not None:
+        if sel.full:
+            return _array(torch.bmm(u, v_t)[:, 0])
+        s = sel.span
+        return _array(torch.bmm(u[s], v_t[s])[:, 0])
+    ranges = sel.ranges()
+    if ranges is None:  # gathered rows (new tensors: their rows are 64-byte aligned too)
+        return _array(torch.bmm(sel.take(u), sel.take(v_t.transpose(1, 2)).transpose(1, 2))[:, 0])
+    out = torch.empty((sel.n, 1, v_t.shape[2]), dtype=state.dtype, device=state.device)
+    pos = 0
+    for lo, hi in ranges:
+        torch.bmm(u[lo:hi], v_t[lo:hi], out=out[pos : pos + hi - lo])
+        pos += hi - lo
+    return _array(out[:, 0])
 
 
-def _history_dots(runs: _Runs, rows: _Rows, vectors: list[torch.Tensor]) -> list[np.ndarray]:
-    """[S'v, Y'v] (n, 2 history) float64 of each run's stored slots, for each v (n, P) of ``vectors``.
+def _directions(state: _State, sel: _Sel, slot: np.ndarray, dr: np.ndarray) -> None:
+    """H g into ``state.hg`` for the runs ``sel``, which have stored pairs.
 
-    The history is read once, in blocks of consecutive runs small enough for their products to
-    stay in cache.
+    For each block of at most ``state.chunk`` runs: [g y]'[S Y] by one batched product per range
+    of consecutive slots (for the runs that stored a new pair in ``slot`` (n,) with s'y = ``dr``
+    (n,), y'[S Y] gives its products; ``slot`` is -1 elsewhere), the two-loop coefficients, then
+    H g = gamma g + [S Y] c by one batched product (1 x (2 history + 1) times
+    (2 history + 1) x P per run) while the block's history is still in cache.
     """
-    outs = [np.empty((rows.n, 2 * runs.m)) for _ in vectors]
-    buffer = runs.buffer()
-    for lo, hi, block in _history_blocks(runs, rows):
-        product = buffer if hi - lo == buffer.shape[0] else buffer[: hi - lo]
-        for v, out in zip(vectors, outs, strict=True):
-            torch.mul(block, (v if hi - lo == rows.n else v[lo:hi]).unsqueeze(1), out=product)
-            out[lo:hi] = _array(product.sum(2))
-    return outs
-
-
-def _history_combination(runs: _Runs, rows: _Rows, coef: torch.Tensor) -> torch.Tensor:
-    """sum_k coef_k w_k over each run's stored vectors w = [S, Y]; coef (n, 2 history) -> (n, P)."""
-    out = torch.empty((rows.n, runs.n_params), dtype=runs.dtype, device=runs.device)
-    buffer = runs.buffer()
-    for lo, hi, block in _history_blocks(runs, rows):
-        product = buffer if hi - lo == buffer.shape[0] else buffer[: hi - lo]
-        whole = hi - lo == rows.n
-        torch.mul(block, (coef if whole else coef[lo:hi]).unsqueeze(2), out=product)
-        torch.sum(product, 1, out=out if whole else out[lo:hi])
-    return out
-
-
-def _history_blocks(runs: _Runs, rows: _Rows) -> list[tuple[int, int, torch.Tensor]]:
-    """(lo, hi, view of the stored vectors of runs ``rows.idx[lo:hi]``): consecutive runs, at most ``chunk``."""
-    idx = rows.idx
-    if rows.span is not None:
-        spans = [(0, rows.n)]
-    else:
-        breaks = (np.flatnonzero(np.diff(idx) != 1) + 1).tolist()
-        spans = list(zip([0, *breaks], [*breaks, rows.n], strict=True))
-    blocks = []
-    for lo, hi in spans:
-        for a in range(lo, hi, runs.chunk):
-            b = min(a + runs.chunk, hi)
-            first = int(idx[a])
-            blocks.append((a, b, runs.pairs[first : first + b - a]))
-    return blocks
+    m = state.m
+    ages = np.arange(m)
+    for b in range(0, sel.n, state.chunk):
+        part = sel.idx[b : b + state.chunk]
+        spans = [(sel.span.start + b, sel.span.start + b + part.size)] if sel.span is not None else _spans(part)
+        if len(spans) == 1:
+            lo, hi = spans[0]
+            dots = _array(torch.bmm(state.gy[lo:hi], state.hist_t[lo:hi]))
+        else:
+            out = torch.empty((part.size, 2, 2 * m), dtype=state.dtype, device=state.device)
+            pos = 0
+            for lo, hi in spans:
+                torch.bmm(state.gy[lo:hi], state.hist_t[lo:hi], out=out[pos : pos + hi - lo])
+                pos += hi - lo
+            dots = _array(out)
+        new = slot[part] >= 0
+        if new.any():
+            _record_products(state, part[new], dots[new, 1], dr[part][new])
+        order = (state.head[part, None] + state.col[part, None] - 1 - ages) % m  # slot of each age
+        a = np.take_along_axis(dots[:, 0, :m], order, 1)  # s'g by age
+        yg = np.take_along_axis(dots[:, 0, m:], order, 1)
+        gamma = 1.0 / state.theta[part]  # H_0 = I / theta
+        if part.size <= _FEW_TWO_LOOPS:
+            c = np.empty((part.size, m))
+            e = np.empty((part.size, m))
+            for i, r in enumerate(part.tolist()):
+                c[i], e[i] = _two_loop_one(
+                    a[i].tolist(),
+                    yg[i].tolist(),
+                    state.rho[r].tolist(),
+                    state.sy[r].tolist(),
+                    state.yy[r].tolist(),
+                    float(gamma[i]),
+                )
+        else:
+            c, e = _two_loop(
+                a.T,
+                yg.T,
+                state.rho[part].T,
+                state.sy[part].transpose(1, 2, 0),
+                state.yy[part].transpose(1, 2, 0),
+                gamma,
+            )
+            c, e = c.T, e.T
+        coef = np.empty((part.size, 1, 2 * m + 1))
+        rows = np.arange(part.size)[:, None]
+        coef[rows, 0, order] = c
+        coef[rows, 0, order + m] = e
+        coef[:, 0, 2 * m] = gamma
+        coef_t = torch.from_numpy(coef.astype(state.np_dtype, copy=False)).to(state.device)
+        pos = 0
+        for lo, hi in spans:
+            torch.bmm(coef_t[pos : pos + hi - lo], state.comb[lo:hi], out=state.hg1[lo:hi])
+            pos += hi - lo
 
 
 # --- the L-BFGS step ---------------------------------------------------------------------------
 
 
 def _two_loop(
-    a: np.ndarray,
-    b: np.ndarray,
-    rho: np.ndarray,
-    sy: np.ndarray,
-    yy: np.ndarray,
-    head: np.ndarray,
-    col: np.ndarray,
-    gamma: np.ndarray,
-) -> np.ndarray:
-    """Coefficients [c, e] (n, 2 history) of H g = gamma g + sum_i c_i s_i + e_i y_i (two-loop recursion).
+    a: np.ndarray, b: np.ndarray, rho: np.ndarray, sy: np.ndarray, yy: np.ndarray, gamma: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """Coefficients (c, e) (history, n) by age of H g = gamma g + sum_j c_j s_j + e_j y_j (two-loop recursion).
 
-    The recursion of Nocedal (1980) on inner products. With ages j = 0 (newest) .. col-1,
-    rho_j = 1 / s_j'y_j, a = S'g and b = Y'g (slot order):
+    The recursion of Nocedal (1980) on inner products, by age j = 0 (newest) .. history-1, with
+    a = S'g, b = Y'g, rho_j = 1 / s_j'y_j (0 for ages without a pair), sy[j, k] = s_j'y_k and
+    yy[j, k] = y_j'y_k (runs along the last axis of every argument):
 
     - first loop, newest to oldest: alpha_j = rho_j s_j'q_j, q_j = g - sum_{k newer} alpha_k y_k,
       so s_j'q_j = a_j - sum_{k newer} alpha_k s_j'y_k;
@@ -543,140 +734,137 @@ def _two_loop(
     - H g = r = gamma q + sum_k (alpha_k - beta_k) s_k: c = alpha - beta, e = -gamma alpha.
 
     Element-wise float64 operations over runs, in the order of :func:`_two_loop_one`, which
-    gives the same bits. Ages beyond ``col`` have rho = 0, hence zero coefficients.
+    gives the same bits. Ages without a pair have rho = 0, hence zero coefficients.
     """
-    n, m = a.shape
-    ages = np.arange(m)
-    order = (head[:, None] + col[:, None] - 1 - ages[None, :]) % m  # slot of each age
-    ui = np.arange(n)[:, None]
-    rho_o = np.where(ages[None, :] < col[:, None], rho[ui, order], 0.0)
-    sy_o = sy[ui[:, :, None], order[:, :, None], order[:, None, :]]  # sy_o[j, k] = s_j'y_k
-    yy_o = yy[ui[:, :, None], order[:, :, None], order[:, None, :]]
-    alpha = np.zeros((n, m))
-    sq = a[ui, order]  # s_j'q, lowered as the alphas of newer pairs become known
+    m = a.shape[0]
+    alpha = np.empty_like(a)
+    sq = a.copy()  # s_j'q, lowered as the alphas of newer pairs become known
     for k in range(m):
-        alpha[:, k] = rho_o[:, k] * sq[:, k]
-        sq[:, k + 1 :] -= alpha[:, k, None] * sy_o[:, k + 1 :, k]
-    yq = b[ui, order]  # y_j'q
+        ak = np.multiply(rho[k], sq[k], out=alpha[k])
+        if k + 1 < m:
+            sq[k + 1 :] -= ak * sy[k + 1 :, k]
+    products = alpha[:, None, :] * yy.transpose(1, 0, 2)  # [k, j]: alpha_k y_j'y_k
+    yq = b.copy()  # y_j'q
     for k in range(m):
-        yq -= alpha[:, k, None] * yy_o[:, :, k]
-    beta = np.zeros((n, m))
-    ys = np.zeros((n, m))  # sum over older k of (alpha_k - beta_k) s_k'y_j
+        yq -= products[k]
+    gyq = gamma * yq
+    beta = np.empty_like(a)
+    ys = np.zeros_like(a)  # sum over older k of (alpha_k - beta_k) s_k'y_j
     for j in range(m - 1, -1, -1):
-        beta[:, j] = rho_o[:, j] * (gamma * yq[:, j] + ys[:, j])
-        ys[:, :j] += (alpha[:, j] - beta[:, j])[:, None] * sy_o[:, j, :j]
-    coef = np.zeros((n, 2 * m))
-    coef[ui, order] = alpha - beta
-    coef[ui, order + m] = -gamma[:, None] * alpha
-    return coef
+        bj = np.multiply(rho[j], gyq[j] + ys[j], out=beta[j])
+        if j:
+            ys[:j] += (alpha[j] - bj) * sy[j, :j]
+    return alpha - beta, -gamma * alpha
 
 
 def _two_loop_one(
-    a: list[float],
-    b: list[float],
-    rho: list[float],
-    sy: list[list[float]],
-    yy: list[list[float]],
-    head: int,
-    col: int,
-    gamma: float,
-) -> list[float]:
+    a: list[float], b: list[float], rho: list[float], sy: list[list[float]], yy: list[list[float]], gamma: float
+) -> tuple[list[float], list[float]]:
     """:func:`_two_loop` for one run, with Python floats (IEEE float64, the same operations)."""
     m = len(a)
-    order = [(head + col - 1 - j) % m for j in range(m)]
-    rho_o = [rho[order[j]] if j < col else 0.0 for j in range(m)]
-    sy_o = [[sy[i][k] for k in order] for i in order]
-    yy_o = [[yy[i][k] for k in order] for i in order]
     alpha = [0.0] * m
-    sq = [a[i] for i in order]
+    sq = list(a)
     for k in range(m):
-        ak = rho_o[k] * sq[k]
+        ak = rho[k] * sq[k]
         alpha[k] = ak
         for j in range(k + 1, m):
-            sq[j] = sq[j] - ak * sy_o[j][k]
-    yq = [b[i] for i in order]
+            sq[j] = sq[j] - ak * sy[j][k]
+    yq = list(b)
     for k in range(m):
         ak = alpha[k]
         for j in range(m):
-            yq[j] = yq[j] - ak * yy_o[j][k]
+            yq[j] = yq[j] - ak * yy[j][k]
     beta = [0.0] * m
     ys = [0.0] * m
     for j in range(m - 1, -1, -1):
-        bj = rho_o[j] * (gamma * yq[j] + ys[j])
+        bj = rho[j] * (gamma * yq[j] + ys[j])
         beta[j] = bj
         w = alpha[j] - bj
-        row = sy_o[j]
+        row = sy[j]
         for i in range(j):
             ys[i] = ys[i] + w * row[i]
-    coef = [0.0] * (2 * m)
-    for j in range(m):
-        coef[order[j]] = alpha[j] - beta[j]
-        coef[order[j] + m] = -gamma * alpha[j]
-    return coef
+    return [alpha[j] - beta[j] for j in range(m)], [-gamma * alpha[j] for j in range(m)]
 
 
-def _insert_pairs(runs: _Runs, rows: _Rows, s: torch.Tensor, y: torch.Tensor) -> np.ndarray:
-    """Store (s, y) of each run of ``rows`` in its ring, dropping the oldest beyond history; return the slots."""
-    m, idx = runs.m, rows.idx
-    full = runs.col[idx] >= m
-    slot = np.where(full, runs.head[idx], (runs.head[idx] + runs.col[idx]) % m)
-    runs.head[idx] = np.where(full, (runs.head[idx] + 1) % m, runs.head[idx])
-    runs.col[idx] = np.minimum(runs.col[idx] + 1, m)
-    flat = runs.pairs.view(runs.n_runs * 2 * m, runs.n_params)
-    where = torch.from_numpy(idx * (2 * m) + slot).to(runs.device)
-    flat.index_copy_(0, where, s)
-    flat.index_copy_(0, where + m, y)
+def _insert_pairs(state: _State, sel: _Sel, stp: np.ndarray) -> np.ndarray:
+    """Store s = stp d and y (block row Y) of the runs ``sel`` in their rings; return the ring slots used (n,).
+
+    The oldest pair is dropped beyond ``history``. Runs in consecutive slots that use the same ring
+    slot are written together (views); many such groups go through index_copy_.
+    """
+    m, at = state.m, sel.at
+    head, col = state.head[at], state.col[at]
+    full = col >= m
+    slot = np.where(full, head, (head + col) % m)
+    state.head[at] = np.where(full, (head + 1) % m, head)
+    state.col[at] = np.minimum(col + 1, m)
+    column = state.column(stp)
+    ranges = sel.ranges()
+    if ranges is None:
+        y = torch.sub(sel.take(state.gs_row), sel.take(state.g_row))
+        sel.put(state.y_row, y)
+    else:
+        for lo, hi in ranges:
+            torch.sub(state.gs_row[lo:hi], state.g_row[lo:hi], out=state.y_row[lo:hi])
+        groups, pos = [], 0
+        for lo, hi in ranges:
+            cut = (np.flatnonzero(np.diff(slot[pos : pos + hi - lo])) + 1).tolist()
+            groups += [(lo + a, lo + b, pos + a) for a, b in zip([0, *cut], [*cut, hi - lo], strict=True)]
+            pos += hi - lo
+        if len(groups) <= _MAX_GROUPS:
+            for lo, hi, pos in groups:
+                j = int(slot[pos])
+                torch.mul(state.d_row[lo:hi], column[pos : pos + hi - lo], out=state.block[lo:hi, j])
+                state.block[lo:hi, m + j].copy_(state.y_row[lo:hi])
+            return slot
+    rows = state.block.view(-1, state.padded)
+    where = torch.from_numpy(sel.idx * (2 * m + 4) + slot).to(state.device)
+    rows.index_copy_(0, where, sel.take(state.d_row) * column)
+    rows.index_copy_(0, where + m, y if ranges is None else state.y_row.index_select(0, sel.index))
     return slot
 
 
-def _record_products(runs: _Runs, idx: np.ndarray, slot: np.ndarray, dots: np.ndarray, dr: np.ndarray) -> None:
-    """Record s_i'y and y_i'y (``dots`` (n, 2 history)) of the new pairs in ``slot``, with s'y = dr.
+def _record_products(state: _State, idx: np.ndarray, dots: np.ndarray, dr: np.ndarray) -> None:
+    """Record the scalars of the new pairs of runs ``idx`` (now age 0), given y'[S Y] (``dots`` (n, 2 history)).
 
-    As L-BFGS-B: the new diagonal of S'Y is the line search's s'y, theta = y'y / s'y.
+    As L-BFGS-B: the new diagonal of S'Y is the line search's s'y = ``dr``, theta = y'y / s'y.
     """
-    m = runs.m
-    every = np.arange(m)[None, :]
-    runs.sy[idx[:, None], every, slot[:, None]] = dots[:, :m]
-    runs.sy[idx, slot, slot] = dr
-    runs.yy[idx[:, None], every, slot[:, None]] = dots[:, m:]
-    runs.yy[idx[:, None], slot[:, None], every] = dots[:, m:]
-    runs.rho[idx, slot] = 1.0 / dr
-    runs.theta[idx] = dots[np.arange(idx.size), m + slot] / dr
+    m = state.m
+    if idx.size <= _FEW_TWO_LOOPS:
+        for i, r in enumerate(idx.tolist()):
+            order = (int(state.head[r]) + int(state.col[r]) - 1 - np.arange(m)) % m
+            sy, yy, rho = state.sy[r], state.yy[r], state.rho[r]
+            sy[1:, 1:] = sy[:-1, :-1].copy()
+            yy[1:, 1:] = yy[:-1, :-1].copy()
+            rho[1:] = rho[:-1].copy()
+            y_new = dots[i, m:][order]
+            sy[:, 0] = dots[i, :m][order]
+            sy[0, 0] = dr[i]
+            yy[:, 0] = y_new
+            yy[0, :] = y_new
+            rho[0] = 1.0 / dr[i]
+            state.theta[r] = y_new[0] / dr[i]
+        return
+    state.sy[idx, 1:, 1:] = state.sy[idx, :-1, :-1]
+    state.yy[idx, 1:, 1:] = state.yy[idx, :-1, :-1]
+    state.rho[idx, 1:] = state.rho[idx, :-1]
+    order = (state.head[idx, None] + state.col[idx, None] - 1 - np.arange(m)) % m  # slot of each age
+    sy = np.take_along_axis(dots[:, :m], order, 1)
+    yy = np.take_along_axis(dots[:, m:], order, 1)
+    sy[:, 0] = dr
+    state.sy[idx, :, 0] = sy
+    state.yy[idx, :, 0] = yy
+    state.yy[idx, 0, :] = yy
+    state.rho[idx, 0] = 1.0 / dr
+    state.theta[idx] = yy[:, 0] / dr
 
 
-def _forget_pairs(runs: _Runs, idx: np.ndarray) -> None:
-    """Drop all stored pairs of runs ``idx`` (L-BFGS-B's restart: col = head = 0, theta = 1)."""
-    runs.col[idx] = 0
-    runs.head[idx] = 0
-    runs.theta[idx] = 1.0
-    runs.rho[idx] = 0.0
-
-
-def _inverse_hessian_times(runs: _Runs, rows: _Rows, g: torch.Tensor, dots: np.ndarray) -> torch.Tensor:
-    """H g (n, P) for runs with stored pairs, given ``dots`` = [S'g, Y'g] (n, 2 history)."""
-    idx, m = rows.idx, runs.m
-    gamma = 1.0 / runs.theta[idx]  # H_0 = I / theta
-    if rows.n <= _FEW_RUNS:
-        coef = np.array(
-            [
-                _two_loop_one(
-                    dots[i, :m].tolist(),
-                    dots[i, m:].tolist(),
-                    runs.rho[r].tolist(),
-                    runs.sy[r].tolist(),
-                    runs.yy[r].tolist(),
-                    int(runs.head[r]),
-                    int(runs.col[r]),
-                    float(gamma[i]),
-                )
-                for i, r in enumerate(idx)
-            ]
-        )
-    else:
-        coef = _two_loop(
-            dots[:, :m], dots[:, m:], runs.rho[idx], runs.sy[idx], runs.yy[idx], runs.head[idx], runs.col[idx], gamma
-        )
-    return rows.column(gamma) * g + _history_combination(runs, rows, _tensor(coef, runs))
+def _forget_pairs(state: _State, at: slice | np.ndarray) -> None:
+    """Drop all stored pairs of runs ``at`` (L-BFGS-B's restart: col = head = 0, theta = 1)."""
+    state.col[at] = 0
+    state.head[at] = 0
+    state.theta[at] = 1.0
+    state.rho[at] = 0.0
 
 
 # --- the Moré–Thuente line search (dcsrch / dcstep of MINPACK-2, as in L-BFGS-B) ----------------
@@ -850,6 +1038,19 @@ def _dcsrch_start(f: np.ndarray, g: np.ndarray, stp: np.ndarray) -> np.ndarray:
     return st
 
 
+def _dcsrch_done(st: np.ndarray, f: np.ndarray, g: np.ndarray, stp: np.ndarray) -> np.ndarray:
+    """Where ``dcsrch`` (:func:`_dcsrch`) ends the search at ``stp`` (convergence or a warning)."""
+    brackt = st[:, _BRACKT] != 0.0
+    gtest, stmin, stmax = st[:, _GTEST], st[:, _STMIN], st[:, _STMAX]
+    ftest = st[:, _FINIT] + stp * gtest
+    decrease = f <= ftest
+    done = decrease & (np.abs(g) <= _LS_GTOL * (-st[:, _GINIT]))
+    done |= brackt & ((stp <= stmin) | (stp >= stmax) | ((stmax - stmin) <= _LS_XTOL * stmax))
+    done |= (stp == _STPMAX) & decrease & (g <= gtest)
+    done |= (stp == _STPMIN) & (~decrease | (g >= gtest))
+    return done
+
+
 def _dcsrch(st: np.ndarray, f: np.ndarray, g: np.ndarray, stp: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """One call of ``dcsrch`` with phi(stp) = f, phi'(stp) = g, element-wise over runs.
 
@@ -964,176 +1165,226 @@ def _dcsrch_one(st: np.ndarray, f: np.float64, g: np.float64, stp: np.float64) -
     return new, False
 
 
-def _search_step(runs: _Runs, idx: np.ndarray, f: np.ndarray, g: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """``dcsrch`` for runs ``idx`` at their current step; stores the next steps; returns (steps, done)."""
-    stp = runs.stp[idx]
-    if idx.size <= _FEW_RUNS:
-        new = np.empty(idx.size)
-        done = np.empty(idx.size, dtype=bool)
+def _search_step(state: _State, f: np.ndarray, g: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``dcsrch`` for every running run at its current step; stores the next steps; returns (steps, done).
+
+    The convergence test is vectorised; the step of the runs not done is computed run by run when
+    they are few (:func:`_dcsrch_one`), else vectorised over them (:func:`_dcsrch`).
+    """
+    n = state.n
+    stp, st = state.stp[:n], state.search[:n]
+    if n <= _FEW_SEARCHES:
+        new = np.empty(n)
+        done = np.empty(n, dtype=bool)
         with np.errstate(all="ignore"):
-            for i, r in enumerate(idx):
-                new[i], done[i] = _dcsrch_one(runs.search[r], f[i], g[i], stp[i])
-    else:
-        st = runs.search[idx]
-        new, done = _dcsrch(st, f, g, stp)
-        runs.search[idx] = st
-    runs.stp[idx] = new
+            for r in range(n):
+                new[r], done[r] = _dcsrch_one(st[r], f[r], g[r], stp[r])
+        stp[:] = new
+        return new, done
+    with np.errstate(all="ignore"):
+        done = _dcsrch_done(st, f, g, stp)
+        if done.all():
+            return stp.copy(), done
+        new = stp.copy()
+        going = np.flatnonzero(~done)
+        if going.size <= _FEW_SEARCHES:
+            for r in going.tolist():
+                new[r] = _dcsrch_one(st[r], f[r], g[r], stp[r])[0]
+        else:
+            sub = st[going]
+            new[going] = _dcsrch(sub, f[going], g[going], stp[going])[0]
+            st[going] = sub
+    stp[:] = new
     return new, done
 
 
 # --- the driver ---------------------------------------------------------------------------------
 
 
-def _call(fun: Objective, runs: _Runs, rows: _Rows, x: torch.Tensor) -> tuple[torch.Tensor, np.ndarray]:
-    """Evaluate ``fun`` on the rows ``x`` of runs ``rows``; store g in ``g_seen``; return (g, f)."""
-    f, g = fun(x, rows.index)
-    if not isinstance(f, torch.Tensor) or tuple(f.shape) != (rows.n,):
-        raise invalid("fun", "minimize", f"a callable returning f of shape ({rows.n},)", getattr(f, "shape", f))
-    if not isinstance(g, torch.Tensor) or tuple(g.shape) != (rows.n, runs.n_params):
-        shape = getattr(g, "shape", g)
-        raise invalid("fun", "minimize", f"a callable returning g of shape ({rows.n}, {runs.n_params})", shape)
-    g = g.detach()
-    if g.dtype != runs.dtype:
-        g = g.to(runs.dtype)
-    rows.put(runs.g_seen, g)
-    f_np = _array(f.detach())
-    runs.f_seen[rows.idx] = f_np
-    runs.n_fun[rows.idx] += 1
-    return g, f_np
+def _evaluate(fun: Objective, state: _State, sel: _Sel) -> None:
+    """Evaluate ``fun`` at the trial points of runs ``sel``; store f, g as the last point evaluated.
 
-
-def _evaluate_start(fun: Objective, runs: _Runs, gtol: float) -> None:
-    """Evaluate x0, test it (non-finite, gtol) and start the first line search of the others."""
-    rows = _Rows(np.arange(runs.n_runs), runs)
-    g, f = _call(fun, runs, rows, runs.x)
-    runs.seen.copy_(runs.x)
-    runs.g.copy_(g)
-    runs.f[:] = f
-    sbgnrm = _array(torch.linalg.vector_norm(g, np.inf, dim=1))
-    bad = ~(np.isfinite(f) & np.isfinite(sbgnrm))
-    runs.status[bad] = Status.DIVERGED
-    runs.status[~bad & (sbgnrm <= gtol)] = Status.CONVERGED_GRADIENT
-    going = rows.subset(runs.status == Status.RUNNING)
-    if going.n:
-        failed = _begin_search(runs, going, None)
-        runs.status[failed] = Status.LINE_SEARCH_FAILURE
-
-
-def _begin_search(runs: _Runs, rows: _Rows, hg: torch.Tensor | None) -> np.ndarray:
-    """Start the line search of runs ``rows`` along z - x, z = x - H g (``hg``; g if None).
-
-    Writes d, z and the first trial; returns the runs whose search cannot start (g'd >= 0).
+    ``fun`` receives the rows in run order: when the slots are not, through a permutation.
     """
-    idx = rows.idx
-    x = rows.take(runs.x)
-    g = rows.take(runs.g)
-    z = x - (g if hg is None else hg)  # with no pairs: the Cauchy point of B = I
-    d = z - x
-    dnorm = np.sqrt(_rowdot(d, d))
-    gd = _rowdot(g, d)
-    with np.errstate(divide="ignore"):
-        stp = np.where(runs.n_iter[idx] == 0, np.fmin(1.0 / dnorm, _STPMAX), 1.0)
-    ok = gd < 0.0
-    good = rows
-    if not ok.all():
-        good = rows.subset(ok)
-        keep = _pick(ok, runs)
-        z, d, x, gd, stp = z[keep], d[keep], x[keep], gd[ok], stp[ok]
-    if good.n:
-        gi = good.idx
-        good.put(runs.z, z)
-        good.put(runs.d, d)
-        runs.stp[gi] = stp
-        runs.fold[gi] = runs.f[gi]
-        runs.gdold[gi] = gd
-        runs.ifun[gi] = 1
-        runs.search[gi] = _dcsrch_start(runs.f[gi], gd, stp)
-        _put_trial(runs, good, stp, x, d, z)
-    return idx[~ok]
+    if state.by_run is not None:
+        order = sel.idx[np.argsort(state.ids[sel.idx])] if not sel.full else state.by_run
+        sel = _Sel(order, state.device, ordered=False)  # slots in run order, through index ops
+    f, g = fun(sel.take(state.trial_n), sel.take(state.ids_t))
+    if not isinstance(f, torch.Tensor) or tuple(f.shape) != (sel.n,):
+        raise invalid("fun", "minimize", f"a callable returning f of shape ({sel.n},)", getattr(f, "shape", f))
+    if not isinstance(g, torch.Tensor) or tuple(g.shape) != (sel.n, state.n_params):
+        shape = getattr(g, "shape", g)
+        raise invalid("fun", "minimize", f"a callable returning g of shape ({sel.n}, {state.n_params})", shape)
+    sel.put(state.gs_vec, g.detach())
+    state.fs[sel.at] = _array(f.detach())
+    state.n_fun[sel.at] += 1
 
 
-def _put_trial(
-    runs: _Runs, rows: _Rows, stp: np.ndarray, x: torch.Tensor, d: torch.Tensor, z: torch.Tensor | None
-) -> None:
-    """Write the trial points of runs ``rows``: stp d + x, or z where stp == 1 (as L-BFGS-B)."""
-    unit = stp == 1.0
-    if unit.all():
-        trial = rows.take(runs.z) if z is None else z
+def _fresh(state: _State) -> np.ndarray:
+    """Where (n,) the trial point differs from the last point evaluated (SciPy's memoisation test, ==).
+
+    Sampled entries first; rows equal there are compared whole.
+    """
+    fresh = (state.trial_k != state.seen_k).any(1).cpu().numpy()
+    if state.stride > 1 and not fresh.all():
+        rest = state.sel(~fresh)
+        fresh[rest.idx] = (rest.take(state.trial_n) != rest.take(state.seen_n)).any(1).cpu().numpy()
+    return fresh
+
+
+def _abs_max(v: torch.Tensor) -> np.ndarray:
+    """max_i |v_i| of each row (n, P) as float64 (n,); NaN if a row has a NaN."""
+    hi, lo = _array(torch.stack((v.amax(1), v.amin(1))))
+    return np.maximum(hi, -lo)
+
+
+def _start(fun: Objective, state: _State, gtol: float) -> None:
+    """Evaluate x0, test it (non-finite, gtol) and start the first line search of the others."""
+    n = state.n
+    _evaluate(fun, state, state.every)
+    state.swap()
+    state.g_row.copy_(state.gs_row)
+    state.f[:n] = state.fs[:n]
+    sbgnrm = _abs_max(state.g_vec)
+    f = state.f[:n]
+    bad = ~(np.isfinite(f) & np.isfinite(sbgnrm))
+    status = np.full(n, int(Status.RUNNING), dtype=np.int64)
+    status[bad] = Status.DIVERGED
+    status[~bad & (sbgnrm <= gtol)] = Status.CONVERGED_GRADIENT
+    going = status == Status.RUNNING
+    if going.any():
+        sel = state.sel(going)
+        sel.copy(state.hg_row, state.g_row)  # with no pairs: the Cauchy point of B = I
+        status[sel.idx[_begin_search(state, sel)]] = Status.LINE_SEARCH_FAILURE
+    state.stop(status)
+
+
+def _begin_search(state: _State, sel: _Sel) -> np.ndarray:
+    """Start the line search of runs ``sel`` along d = z - x, z = x - H g (``state.hg``).
+
+    Writes d and the first trial; returns where (sel.n,) the search cannot start (g'd >= 0).
+    z is not stored: it is the trial point of step 1, written as x - H g whenever needed.
+    """
+    ranges = sel.ranges()
+    if ranges is not None:  # in place
+        for lo, hi in ranges:
+            z, x = state.trial_n[lo:hi], state.x_n[lo:hi]
+            torch.sub(x, state.hg_vec[lo:hi], out=z)
+            torch.sub(z, x, out=state.d_vec[lo:hi])
     else:
-        trial = torch.add(d * rows.column(stp), x)
-        if unit.any():
-            z = rows.take(runs.z) if z is None else z
-            trial = torch.where(torch.from_numpy(unit).to(runs.device).unsqueeze(1), z, trial)
-    rows.put(runs.trial, trial)
+        x = sel.take(state.x_n)
+        z = torch.sub(x, sel.take(state.hg_vec))
+        sel.put(state.trial_n, z)
+        sel.put(state.d_vec, torch.sub(z, x))
+    products = _row_products(state, sel, state.d1, state.gyd_t)  # d'g, d'y, d'd
+    gd = products[:, 0]
+    with np.errstate(divide="ignore"):
+        stp = np.where(state.n_iter[sel.at] == 0, np.fmin(1.0 / np.sqrt(products[:, 2]), _STPMAX), 1.0)
+    ok = gd < 0.0
+    if not ok.any():
+        return ~ok
+    good = sel.subset(ok)
+    gd, stp = gd[ok], stp[ok]
+    at = good.at
+    state.stp[at] = stp
+    state.fold[at] = state.f[at]
+    state.gdold[at] = gd
+    state.ifun[at] = 1
+    state.search[at] = _dcsrch_start(state.f[at], gd, stp)
+    if not (stp == 1.0).all():  # z is already the trial point where stp == 1
+        _put_trial(state, good.subset(stp != 1.0), stp[stp != 1.0])
+    return ~ok
+
+
+def _put_trial(state: _State, sel: _Sel, stp: np.ndarray) -> None:
+    """Write the trial points of runs ``sel``: stp d + x, or z = x - H g where stp == 1 (as L-BFGS-B)."""
+    unit = stp == 1.0
+    ranges = sel.ranges()
+    if ranges is None:
+        x = sel.take(state.x_n)
+        if unit.all():
+            trial = torch.sub(x, sel.take(state.hg_vec))
+        else:
+            trial = torch.add(sel.take(state.d_vec) * state.column(stp), x)
+            if unit.any():
+                where = torch.from_numpy(unit).to(state.device).unsqueeze(1)
+                trial = torch.where(where, torch.sub(x, sel.take(state.hg_vec)), trial)
+        sel.put(state.trial_n, trial)
+        return
+    column = None if unit.all() else state.column(stp)
+    pos = 0
+    for lo, hi in ranges:
+        k = hi - lo
+        trial, x, u = state.trial_n[lo:hi], state.x_n[lo:hi], unit[pos : pos + k]
+        if u.all():
+            torch.sub(x, state.hg_vec[lo:hi], out=trial)
+        else:
+            torch.mul(state.d_vec[lo:hi], column[pos : pos + k], out=trial)
+            trial.add_(x)
+            if u.any():
+                where = torch.from_numpy(u).to(state.device).unsqueeze(1)
+                torch.where(where, torch.sub(x, state.hg_vec[lo:hi]), trial, out=trial)
+        pos += k
 
 
 def _round(
     fun: Objective,
-    runs: _Runs,
-    rows: _Rows,
+    state: _State,
     max_iter: int,
     max_fun: int,
     gtol: float,
     tol: float,
     max_line_search: int,
 ) -> None:
-    """One evaluation round: evaluate the trial points of runs ``rows``, then advance each run."""
+    """One evaluation round: evaluate the trial points of the running runs, then advance each run."""
+    n = state.n
     # SciPy's memoisation: a trial equal to the last point evaluated is not evaluated again
-    same = ~(rows.take(runs.trial) != rows.take(runs.seen)).any(1).cpu().numpy()
-    if not same.any():
-        _call(fun, runs, rows, rows.take(runs.trial))
-    elif not same.all():
-        fresh = rows.subset(~same)
-        _call(fun, runs, fresh, fresh.take(runs.trial))
-    runs.seen, runs.trial = runs.trial, runs.seen  # every trial row still needed is rewritten below
-    g_new = rows.take(runs.g_seen)
-    f_new = runs.f_seen[rows.idx]
-    gd = _rowdot(g_new, rows.take(runs.d))
+    fresh = _fresh(state)
+    if fresh.any():
+        _evaluate(fun, state, state.sel(fresh))
+    state.swap()  # every trial row still needed is rewritten below
+    gd, gg = _row_products(state, state.every, state.gs1, state.dgs_t).T  # g'd, g'g at the point evaluated
+    f = state.fs[:n]
+    status = np.full(n, int(Status.RUNNING), dtype=np.int64)
+    live = np.isfinite(f) & np.isfinite(gd)
+    status[~live] = Status.DIVERGED
 
-    diverged = ~(np.isfinite(f_new) & np.isfinite(gd))
-    if diverged.any():
-        runs.status[rows.idx[diverged]] = Status.DIVERGED
-        live = ~diverged
-        rows, g_new, f_new, gd = rows.subset(live), g_new[_pick(live, runs)], f_new[live], gd[live]
-        if rows.n == 0:
-            return
-
-    idx = rows.idx
-    stp, done = _search_step(runs, idx, f_new, gd)
-    failed: list[np.ndarray] = []
-
-    more = ~done  # runs that need another trial in this line search
+    stp, done = _search_step(state, f, gd)
+    failed = np.zeros(n, dtype=bool)
+    more = live & ~done  # runs that need another trial in this line search
     if more.any():
-        t_idx = idx[more]
-        runs.ifun[t_idx] += 1
-        over = runs.ifun[t_idx] - 1 >= max_line_search  # iback >= maxls: the trial is not evaluated
-        failed.append(t_idx[over])
-        trying = rows.subset(more).subset(~over)
-        if trying.n:
-            _put_trial(runs, trying, runs.stp[trying.idx], trying.take(runs.x), trying.take(runs.d), None)
-
-    if done.any():
-        failed.append(_new_iterates(runs, rows, done, g_new, f_new, gd, stp, max_iter, max_fun, gtol, tol))
+        ifun = state.ifun[:n]
+        ifun[more] += 1
+        over = more & (ifun - 1 >= max_line_search)  # iback >= maxls: the trial is not evaluated
+        failed |= over
+        trying = more & ~over
+        if trying.any():
+            _put_trial(state, state.sel(trying), stp[trying])
+    accepted = live & done
+    if accepted.any():
+        failed |= _new_iterates(state, accepted, f, gd, gg, stp, status, max_iter, max_fun, gtol, tol)
 
     # failed line searches: back at the start point (never left); retry once without pairs
-    lost = np.sort(np.concatenate(failed)) if failed else np.empty(0, dtype=np.int64)
-    if lost.size:
-        had = runs.col[lost] > 0
-        runs.status[lost[~had]] = Status.LINE_SEARCH_FAILURE
-        retry = lost[had]
-        if retry.size:
-            _forget_pairs(runs, retry)
-            runs.status[_begin_search(runs, _Rows(retry, runs), None)] = Status.LINE_SEARCH_FAILURE
+    if failed.any():
+        had = state.col[:n] > 0
+        status[failed & ~had] = Status.LINE_SEARCH_FAILURE
+        retry = failed & had
+        if retry.any():
+            sel = state.sel(retry)
+            _forget_pairs(state, sel.at)
+            sel.copy(state.hg_row, state.g_row)
+            status[sel.idx[_begin_search(state, sel)]] = Status.LINE_SEARCH_FAILURE
+    state.stop(status)
 
 
 def _new_iterates(
-    runs: _Runs,
-    rows: _Rows,
-    done: np.ndarray,
-    g_new: torch.Tensor,
-    f_new: np.ndarray,
+    state: _State,
+    accepted: np.ndarray,
+    f: np.ndarray,
     gd: np.ndarray,
+    gg: np.ndarray,
     stp: np.ndarray,
+    status: np.ndarray,
     max_iter: int,
     max_fun: int,
     gtol: float,
@@ -1141,58 +1392,52 @@ def _new_iterates(
 ) -> np.ndarray:
     """Accept the last trial of the runs whose search ended; test, update and start the next searches.
 
-    Returns the runs whose next search cannot start.
+    Writes the stops into ``status``; returns where (n,) the next search cannot start. ``gg`` (n,)
+    is g'g at the new points: max_i |g_i| >= sqrt(g'g / P) > gtol spares computing max_i |g_i|.
     """
-    acc = rows.subset(done)
-    a_idx = acc.idx
-    g_acc = g_new if done.all() else g_new[_pick(done, runs)]
-    f_acc, gd_acc, stp_acc = f_new[done], gd[done], stp[done]
-    fold = runs.fold[a_idx]
-    runs.n_iter[a_idx] += 1
-    sbgnrm = _array(torch.linalg.vector_norm(g_acc, np.inf, dim=1))
-    status = np.full(acc.n, int(Status.RUNNING), dtype=np.int64)
-    status[(fold - f_acc) <= tol * np.fmax(np.fmax(np.abs(fold), np.abs(f_acc)), 1.0)] = Status.CONVERGED_REDUCTION
-    status[sbgnrm <= gtol] = Status.CONVERGED_GRADIENT
-    status[runs.n_fun[a_idx] > max_fun] = Status.MAX_FUN
-    status[runs.n_iter[a_idx] >= max_iter] = Status.MAX_ITER
-    going = status == Status.RUNNING
+    n = state.n
+    acc = state.sel(accepted)
+    n_iter = state.n_iter[:n]
+    n_iter[acc.at] += 1
+    sbgnrm = np.full(n, np.inf)
+    with np.errstate(all="ignore"):
+        exact = accepted & ~(np.isfinite(gg) & (np.sqrt(gg * state.shrink / state.n_params) > gtol))
+    if exact.any():
+        some = state.sel(exact)
+        sbgnrm[some.at] = _abs_max(some.take(state.gs_vec))
+    fold = state.fold[:n]
+    stop = np.full(n, int(Status.RUNNING), dtype=np.int64)
+    stop[(fold - f) <= tol * np.fmax(np.fmax(np.abs(fold), np.abs(f)), 1.0)] = Status.CONVERGED_REDUCTION
+    stop[sbgnrm <= gtol] = Status.CONVERGED_GRADIENT
+    stop[state.n_fun[:n] > max_fun] = Status.MAX_FUN
+    stop[n_iter >= max_iter] = Status.MAX_ITER
+    status[accepted] = stop[accepted]
+    going = accepted & (stop == Status.RUNNING)
 
     # L-BFGS update with s = stp d, y = g_{k+1} - g_k, unless s'y <= eps (-g_k's), where
     # s'y = stp (g_{k+1}'d - g_k'd) as L-BFGS-B computes it
-    gdold = runs.gdold[a_idx]
-    dr = np.where(stp_acc == 1.0, gd_acc - gdold, (gd_acc - gdold) * stp_acc)
-    ddum = np.where(stp_acc == 1.0, -gdold, -gdold * stp_acc)
+    gdold = state.gdold[:n]
+    with np.errstate(all="ignore"):
+        dr = np.where(stp == 1.0, gd - gdold, (gd - gdold) * stp)
+        ddum = np.where(stp == 1.0, -gdold, -gdold * stp)
     update = going & ~(dr <= EPS * ddum)
+    slot = np.full(n, -1, dtype=np.int64)
     if update.any():
-        upd = acc.subset(update)
-        y = (g_acc if update.all() else g_acc[_pick(update, runs)]) - upd.take(runs.g)
-        s = upd.take(runs.d) * upd.column(stp_acc[update])
-        slot = _insert_pairs(runs, upd, s, y)
+        slot[update] = _insert_pairs(state, state.sel(update), stp[update])
 
-    acc.put(runs.x, acc.take(runs.seen))
-    acc.put(runs.g, g_acc)
-    runs.f[a_idx] = f_acc
-    runs.status[a_idx] = status
+    acc.copy(state.x_n, state.seen_n)
+    acc.copy(state.g_row, state.gs_row)
+    state.f[acc.at] = f[acc.at]
+    failed = np.zeros(n, dtype=bool)
     if not going.any():
-        return np.empty(0, dtype=np.int64)
+        return failed
 
-    cont = acc.subset(going)
-    paired = runs.col[cont.idx] > 0
-    failed = [_begin_search(runs, cont.subset(~paired), None)] if not paired.all() else []
+    paired = going & (state.col[:n] > 0)
+    if (going & ~paired).any():
+        unpaired = state.sel(going & ~paired)
+        unpaired.copy(state.hg_row, state.g_row)
     if paired.any():
-        hist = cont.subset(paired)
-        g_h = hist.take(runs.g)
-        vectors = [g_h]
-        if update.any():
-            pos = np.searchsorted(hist.idx, upd.idx)
-            if pos.size == hist.n:
-                vectors.append(y)
-            else:
-                y_h = torch.zeros_like(g_h)
-                y_h[torch.from_numpy(pos).to(runs.device)] = y
-                vectors.append(y_h)
-        dots = _history_dots(runs, hist, vectors)
-        if update.any():
-            _record_products(runs, upd.idx, slot, dots[1][pos], dr[update])
-        failed.append(_begin_search(runs, hist, _inverse_hessian_times(runs, hist, g_h, dots[0])))
-    return np.concatenate(failed)
+        _directions(state, state.sel(paired), slot, dr)
+    sel = state.sel(going)
+    failed[sel.idx[_begin_search(state, sel)]] = True
+    return failed
