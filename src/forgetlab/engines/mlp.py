@@ -179,14 +179,18 @@ def _activate(z: torch.Tensor, activation: str) -> torch.Tensor:
     return z
 
 
-def _derivative_(a: torch.Tensor, delta: torch.Tensor, activation: str) -> None:
-    """Multiply ``delta`` in place by the activation's derivative, given the activation ``a``."""
+def _derivative(a: torch.Tensor, delta: torch.Tensor, activation: str) -> torch.Tensor:
+    """``delta`` times the activation's derivative, given the activation ``a``.
+
+    PyTorch's fused backward kernels: one pass, many times faster than a mask and a fill.
+    """
     if activation == "relu":
-        delta.masked_fill_(a <= 0, 0.0)
-    elif activation == "tanh":
-        delta.mul_(1 - a * a)
-    elif activation == "logistic":
-        delta.mul_(a * (1 - a))
+        return torch.ops.aten.threshold_backward(delta, a, 0.0)
+    if activation == "tanh":
+        return torch.ops.aten.tanh_backward(delta, a)
+    if activation == "logistic":
+        return torch.ops.aten.sigmoid_backward(delta, a)
+    return delta
 
 
 def _layers(spec: MLPSpec, params: torch.Tensor) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
@@ -277,5 +281,5 @@ def loss_and_grad(
         grad_biases[layer].copy_(delta.sum(dim=1))
         if layer > 0:
             delta = _bmm(delta, weights[layer].transpose(1, 2))
-            _derivative_(activations[layer], delta, spec.activation)
+            delta = _derivative(activations[layer], delta, spec.activation)
     return loss, grad
