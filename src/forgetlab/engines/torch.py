@@ -10,18 +10,24 @@ trains, and the engine mirrors its semantics run by run:
   SciPy's L-BFGS-B rules (history 10, stop when max |g| <= ``tol``, after ``max_iter``
   iterations or ``max_fun`` evaluations, or when the relative reduction of the loss falls
   below 2.2e-9) — :mod:`forgetlab.engines.lbfgs`, batched over runs.
+- ``solver="adam"`` or ``"sgd"``: each epoch is one pass of minibatch steps over the epoch's
+  batch, shuffled with the run's ``RandomState(seed)`` created afresh every epoch, and the
+  optimiser's state (moments, velocities, learning rate, samples seen) carries over from
+  epoch to epoch, exactly as ``partial_fit`` does — :mod:`forgetlab.engines.sgd`. ``n_iter``
+  and ``n_fun`` count the epoch's minibatch steps (scikit-learn's ``n_iter_`` is 1).
 
 Runs are a batch dimension: parameters are (R, P), each run's batch of the epoch is
-(R, n, d) (every seed samples its own indices), and the L-BFGS of each run stops on its
-own; finished runs are no longer computed. A run whose loss or gradient becomes
-non-finite is flagged ``diverged``, frozen, and its later scores are NaN; the other runs
-of the batch are untouched. Every reduction is per run, so a run's numbers do not depend
+(R, n, d) (every seed samples its own indices), the L-BFGS of each run stops on its
+own and finished runs are no longer computed; Adam and SGD keep one state row per run. A
+run whose loss or gradient (L-BFGS) or parameters (Adam, SGD) become non-finite is flagged
+``diverged``, frozen, and its later scores are NaN; the other runs of the batch are
+untouched. Every reduction is per run, so a run's numbers do not depend
 on the batch it ran in.
 
 Per-run and shared: seeds, plans, parameters and batches are per run; the stream's test
 sets, the model description and the optimiser settings are shared. Seed ``s`` seeds
-the initialisation (``RandomState(s)``, as scikit-learn) and the schedule's sampling
-(its own ``RandomState(s)``, as the scikit-learn engine).
+the initialisation and the minibatch shuffles (``RandomState(s)``, as scikit-learn) and the
+schedule's sampling (its own ``RandomState(s)``, as the scikit-learn engine).
 """
 
 from __future__ import annotations
@@ -34,7 +40,7 @@ import torch
 from joblib import Parallel, delayed
 from sklearn.neural_network import MLPRegressor
 
-from forgetlab.engines import lbfgs
+from forgetlab.engines import lbfgs, sgd
 from forgetlab.engines.base import RunResult, collect_in_order, describe_plan
 from forgetlab.engines.mlp import MLPSpec, init_params, loss_and_grad, predict
 from forgetlab.errors import invalid
@@ -45,18 +51,21 @@ from forgetlab.tasks import Stream
 __all__ = ["DTYPES", "check_estimator", "run_many", "spec_of", "train_batch"]
 
 DTYPES = {"float32": torch.float32, "float64": torch.float64}
-SOLVERS = ("lbfgs",)
+SOLVERS = ("lbfgs", "adam", "sgd")
 
 
 def check_estimator(estimator: object) -> None:
     """Raise InvalidParameterError unless the torch engine can train ``estimator``.
 
-    It must be an ``MLPRegressor`` with a solver this engine implements.
+    It must be an ``MLPRegressor`` with a solver this engine implements, without
+    ``early_stopping`` for adam and sgd (scikit-learn's ``partial_fit`` refuses it).
     """
     if not isinstance(estimator, MLPRegressor):
         raise invalid("estimator", "the torch engine", "an sklearn.neural_network.MLPRegressor", estimator)
     if estimator.solver not in SOLVERS:
         raise invalid("solver", "the torch engine", f"one of {', '.join(SOLVERS)}", estimator.solver)
+    if estimator.solver in sgd.SOLVERS and estimator.early_stopping:
+        raise invalid("early_stopping", "the torch engine with adam or sgd", "False (as for partial_fit)", True)
     if estimator.loss != "squared_error":
         raise invalid("loss", "the torch engine", "'squared_error'", estimator.loss)
 
@@ -93,6 +102,53 @@ def _epoch_batch(
         xs.append(stream_x[task][idx])
         ys.append(stream_y[task][idx])
     return torch.cat(xs, dim=1), torch.cat(ys, dim=1)
+
+
+#: Trains one epoch: ``(epoch, params, x, y, alive) -> (n_iter, n_fun, diverged)``, per alive run;
+#: ``params`` (the alive runs' rows) is edited in place.
+EpochTrainer = Callable[[int, torch.Tensor, torch.Tensor, torch.Tensor, np.ndarray], tuple[np.ndarray, ...]]
+
+
+def _lbfgs_epochs(estimator: MLPRegressor, spec: MLPSpec) -> EpochTrainer:
+    """Epochs of ``solver="lbfgs"``: a complete L-BFGS run per epoch, nothing kept between epochs."""
+
+    def train_epoch(
+        epoch: int, params: torch.Tensor, x: torch.Tensor, y: torch.Tensor, alive: np.ndarray
+    ) -> tuple[np.ndarray, ...]:
+        def objective(p: torch.Tensor, runs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+            return loss_and_grad(spec, p, x[runs], y[runs])
+
+        result = lbfgs.minimize(
+            objective, params, max_iter=estimator.max_iter, max_fun=estimator.max_fun, gtol=estimator.tol
+        )
+        params.copy_(result.x)
+        return result.n_iter.numpy(), result.n_fun.numpy(), result.status.numpy() == lbfgs.Status.DIVERGED
+
+    return train_epoch
+
+
+def _stochastic_epochs(estimator: MLPRegressor, spec: MLPSpec, seeds: list[int], dtype: torch.dtype) -> EpochTrainer:
+    """Epochs of ``solver="adam"`` or ``"sgd"``: one ``partial_fit`` pass each, one optimiser for all epochs."""
+    optimizer = sgd.optimizer_for(estimator, len(seeds), spec.n_params, dtype=dtype)
+
+    def train_epoch(
+        epoch: int, params: torch.Tensor, x: torch.Tensor, y: torch.Tensor, alive: np.ndarray
+    ) -> tuple[np.ndarray, ...]:
+        result = sgd.partial_fit(
+            spec,
+            optimizer,
+            params,
+            x,
+            y,
+            [seeds[r] for r in alive],
+            first=epoch == 0,
+            batch_size=estimator.batch_size,
+            shuffle=estimator.shuffle,
+            runs=alive,
+        )
+        return result.n_updates, result.n_updates, result.diverged
+
+    return train_epoch
 
 
 def train_batch(
@@ -144,6 +200,10 @@ def train_batch(
     test_x = [torch.from_numpy(task.x_test).to(torch_dtype) for task in stream.tasks]
 
     params = init_params(spec, seeds, dtype=torch_dtype)
+    if estimator.solver == "lbfgs":
+        train_epoch = _lbfgs_epochs(estimator, spec)
+    else:
+        train_epoch = _stochastic_epochs(estimator, spec, seeds, torch_dtype)
     scores = np.full((n_runs, n_epochs, n_tasks), np.nan)
     n_iter = np.zeros((n_runs, n_epochs), dtype=np.int64)
     n_fun = np.zeros((n_runs, n_epochs), dtype=np.int64)
@@ -153,26 +213,14 @@ def train_batch(
         if alive.size == 0:
             break
         x, y = _epoch_batch(train_x, train_y, [plans[r][e] for r in alive])
-
-        def objective(
-            p: torch.Tensor, runs: torch.Tensor, x: torch.Tensor = x, y: torch.Tensor = y
-        ) -> tuple[torch.Tensor, torch.Tensor]:
-            return loss_and_grad(spec, p, x[runs], y[runs])
-
-        result = lbfgs.minimize(
-            objective,
-            params[alive],
-            max_iter=estimator.max_iter,
-            max_fun=estimator.max_fun,
-            gtol=estimator.tol,
-        )
-        params[alive] = result.x
-        n_iter[alive, e] = result.n_iter.numpy()
-        n_fun[alive, e] = result.n_fun.numpy()
-        diverged[alive] |= result.status.numpy() == lbfgs.Status.DIVERGED
+        current = params[alive]
+        n_iter[alive, e], n_fun[alive, e], failed = train_epoch(e, current, x, y, alive)
+        params[alive] = current
+        diverged[alive] |= failed
         alive = np.flatnonzero(~diverged)
         outputs = [predict(spec, params[alive], tx).double().numpy() for tx in test_x]
-        epoch_scores = np.stack([r2_score(t.y_test, out) for t, out in zip(stream.tasks, outputs, strict=True)], 1)
+        with np.errstate(over="ignore", invalid="ignore"):  # huge predictions: flagged just below
+            epoch_scores = np.stack([r2_score(t.y_test, o) for t, o in zip(stream.tasks, outputs, strict=True)], 1)
         # as the scikit-learn engine: non-finite predictions or overflowing scores diverge
         bad = ~np.isfinite(np.stack([out.sum(1) for out in outputs], 1)).all(1) | np.isinf(epoch_scores).any(1)
         diverged[alive[bad]] = True
