@@ -4,10 +4,23 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-__all__ = ["Curve", "Stream", "Task"]
+from forgetlab.errors import invalid
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping
+
+__all__ = ["KINDS", "SCENARIOS", "Curve", "Stream", "Task"]
+
+#: What a stream's targets are: real numbers, or integer class labels in ``[0, n_classes)``.
+KINDS = ("regression", "classification")
+
+#: The three continual-learning scenarios of a classification stream (van de Ven & Tolias):
+#: task-, domain- and class-incremental. See :meth:`Stream.active_classes`.
+SCENARIOS = ("task", "domain", "class")
 
 
 @dataclass(frozen=True, kw_only=True, eq=False)
@@ -39,8 +52,12 @@ class Task:
         Unique within its stream, e.g. ``"summer"``.
     x_train, x_test : ndarray of shape (n, n_features)
     y_train, y_test : ndarray of shape (n,)
+        Floats for regression; int64 labels in ``[0, n_classes)`` for classification.
     curve : Curve or None
         The noiseless target over the task's whole input range, for plots.
+    classes : tuple of int or None
+        Classification only: the output units (labels) this task uses, e.g. ``(2, 3)``; in a
+        task-incremental stream they are the task's own head. None for regression.
     """
 
     name: str
@@ -49,6 +66,7 @@ class Task:
     x_test: np.ndarray
     y_test: np.ndarray
     curve: Curve | None = None
+    classes: tuple[int, ...] | None = None
 
     @property
     def n_train(self) -> int:
@@ -75,6 +93,27 @@ class Stream:
         The normalisation applied to every task's inputs: ``x_model = (x - offset) / scale``.
     description : dict
         The plain parameters that built the stream (recorded with the results).
+    kind : {"regression", "classification"}, default "regression"
+        What the targets are.
+    n_classes : int or None
+        Classification only: the size of the output layer; every label is in ``[0, n_classes)``.
+    scenario : {"task", "domain", "class"} or None
+        Classification only: task-, domain- or class-incremental (see :meth:`active_classes`).
+        None for regression.
+
+    Raises
+    ------
+    InvalidParameterError
+        If ``kind``, ``n_classes``, ``scenario`` or a task's ``classes`` do not fit together:
+        a regression stream has none of them; a classification stream has all of them, and
+        each task's classes are distinct ints in ``[0, n_classes)``.
+
+    Examples
+    --------
+    >>> from forgetlab.tasks import split_digits
+    >>> stream = split_digits("class", n_tasks=3)
+    >>> stream.kind, stream.scenario, stream.n_classes, stream.tasks[1].classes
+    ('classification', 'class', 6, (2, 3))
     """
 
     tasks: tuple[Task, ...]
@@ -82,6 +121,49 @@ class Stream:
     input_offset: np.ndarray
     input_scale: np.ndarray
     description: dict = field(default_factory=dict)
+    kind: str = "regression"
+    n_classes: int | None = None
+    scenario: str | None = None
+
+    def __post_init__(self) -> None:
+        owner = f"Stream {self.name!r}"
+        if self.kind not in KINDS:
+            raise invalid("kind", owner, f"one of {', '.join(KINDS)}", self.kind)
+        if self.kind == "regression":
+            if self.scenario is not None:
+                raise invalid("scenario", owner, "None for a regression stream", self.scenario)
+            if self.n_classes is not None:
+                raise invalid("n_classes", owner, "None for a regression stream", self.n_classes)
+            for task in self.tasks:
+                if task.classes is not None:
+                    raise invalid("classes", f"task {task.name!r}", "None in a regression stream", task.classes)
+            return
+        if self.scenario not in SCENARIOS:
+            raise invalid(
+                "scenario", owner, f"one of {', '.join(SCENARIOS)} for a classification stream", self.scenario
+            )
+        n_classes = self.n_classes
+        if not (isinstance(n_classes, (int, np.integer)) and not isinstance(n_classes, bool) and n_classes >= 2):
+            raise invalid("n_classes", owner, "an int >= 2 for a classification stream", n_classes)
+        for task in self.tasks:
+            classes = task.classes
+            if not (
+                isinstance(classes, tuple)
+                and classes
+                and all(isinstance(c, (int, np.integer)) and not isinstance(c, bool) for c in classes)
+                and len(set(classes)) == len(classes)
+                and all(0 <= c < n_classes for c in classes)
+            ):
+                raise invalid(
+                    "classes", f"task {task.name!r}", f"a tuple of distinct ints in [0, {n_classes})", classes
+                )
+
+    @classmethod
+    def from_arrays(cls, tasks: Sequence[Sequence[Any] | Mapping[str, Any]], **kwargs: Any) -> Stream:
+        """Build a stream from your own arrays; an alias of :func:`forgetlab.tasks.from_arrays`."""
+        from forgetlab.tasks.arrays import from_arrays
+
+        return from_arrays(tasks, **kwargs)
 
     @property
     def task_names(self) -> tuple[str, ...]:
@@ -98,6 +180,56 @@ class Stream:
 
     def __getitem__(self, index: int) -> Task:
         return self.tasks[index]
+
+    def active_classes(self, task_index: int) -> tuple[int, ...] | None:
+        """The output units trained and scored while the stream is at task ``task_index``.
+
+        What a learner may predict depends on the scenario:
+
+        - ``"task"`` (task-incremental): the task's own ``classes`` (its head); the learner
+          is told which task an input comes from, so other units are masked out.
+        - ``"domain"`` (domain-incremental): all ``n_classes`` units, one output set shared
+          by every task (e.g. "first or second digit of the pair").
+        - ``"class"`` (class-incremental): every class seen so far, the union of the
+          ``classes`` of tasks ``0 .. task_index``; one growing head, no task identity.
+
+        Parameters
+        ----------
+        task_index : int
+            Position of the task in the stream, in ``[0, len(stream))``.
+
+        Returns
+        -------
+        tuple of int or None
+            Sorted unit indices; None for a regression stream.
+
+        Raises
+        ------
+        InvalidParameterError
+            If ``task_index`` is not a position in the stream.
+
+        Examples
+        --------
+        >>> from forgetlab.tasks import split_digits
+        >>> split_digits("task").active_classes(2)
+        (4, 5)
+        >>> split_digits("class").active_classes(2)
+        (0, 1, 2, 3, 4, 5)
+        >>> split_digits("domain").active_classes(2)
+        (0, 1)
+        """
+        if not (isinstance(task_index, (int, np.integer)) and not isinstance(task_index, bool)) or not (
+            0 <= task_index < len(self.tasks)
+        ):
+            raise invalid("task_index", "Stream.active_classes", f"an int in [0, {len(self.tasks) - 1}]", task_index)
+        if self.kind == "regression":
+            return None
+        if self.scenario == "task":
+            return tuple(sorted(int(c) for c in self.tasks[task_index].classes))
+        if self.scenario == "domain":
+            return tuple(range(self.n_classes))
+        seen = set().union(*(task.classes for task in self.tasks[: task_index + 1]))
+        return tuple(sorted(int(c) for c in seen))
 
     def denormalise(self, x: np.ndarray) -> np.ndarray:
         """Map model inputs back to the original input units (e.g. days), for plots."""
