@@ -9,7 +9,9 @@ SEEDS = range(8)
 
 @pytest.fixture(scope="module")
 def scores():
-    experiment = tutorial_experiment(seeds=SEEDS, schedules=["sequential", "interspersed"], sequential_epochs=(1, 3))
+    experiment = tutorial_experiment(
+        seeds=SEEDS, schedules=["sequential", "interspersed"], sequential_epochs=(1, 3), engine="sklearn"
+    )
     return run_experiment(experiment, progress=False).scores
 
 

@@ -25,6 +25,7 @@ def small_experiment(**changes) -> Experiment:
         estimator=SMALL,
         schedules=[Sequential(epochs_per_task=(1, 2)), Interspersed(k=10, n_epochs=3)],
         seeds=[0, 1, 2],
+        engine="sklearn",
     )
     return Experiment(**{**settings, **changes})
 
@@ -70,7 +71,7 @@ def test_fingerprint_identifies_the_experiment():
         ({"seeds": [2**32]}, "'seeds'"),
         ({"engine": "jax"}, "'engine'"),
         ({"engine": "torch", "estimator": SGDRegressor()}, "'estimator' parameter of the torch engine"),
-        ({"engine": "torch", "estimator": MLPRegressor(solver="adam")}, "'solver' parameter of the torch engine"),
+        ({"engine": "torch", "estimator": MLPRegressor(solver="adam", early_stopping=True)}, "'early_stopping'"),
         ({"engine": "torch", "dtype": "float16"}, "'dtype'"),
         ({"threads": 0}, "'threads'"),
     ],

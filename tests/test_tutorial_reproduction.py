@@ -15,7 +15,7 @@ from forgetlab.engines.sklearn import train_run
 
 
 def forgetlab_series(schedule: str, **settings) -> np.ndarray:
-    experiment = tutorial_experiment(schedules=[schedule], seeds=[42], **settings)
+    experiment = tutorial_experiment(schedules=[schedule], seeds=[42], engine="sklearn", **settings)
     result = train_run(experiment.estimator, experiment.stream, experiment.schedules[0], 42, threads=1)
     return result.scores
 

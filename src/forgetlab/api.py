@@ -34,7 +34,7 @@ def tutorial_experiment(
     sequential_epochs: Sequence[int] = (1, 9),
     alternating_epochs: int = 100,
     interspersed_epochs: int = 50,
-    engine: str = "sklearn",
+    engine: str = "auto",
     threads: int | None = None,
     dtype: str = "float32",
 ) -> Experiment:
@@ -60,8 +60,8 @@ def tutorial_experiment(
         Epochs on each season for the sequential schedule.
     alternating_epochs, interspersed_epochs : int
         Epochs in all for those schedules.
-    engine : {"sklearn", "torch"}, default "sklearn"
-        Which engine trains the runs.
+    engine : {"auto", "sklearn", "torch"}, default "auto"
+        Which engine trains the runs; ``"auto"`` is torch for the tutorial's model.
     threads : int, optional
         BLAS threads per run (sklearn engine) or PyTorch threads per worker process (torch
         engine); default 1.
@@ -144,7 +144,7 @@ def tutorial(
     seeds: Sequence[int] = (42,),
     schedules: Sequence[str] = tuple(SCHEDULES),
     out: str | os.PathLike | None = None,
-    engine: str = "sklearn",
+    engine: str = "auto",
     threads: int | None = None,
     n_jobs: int | None = None,
     progress: bool = True,

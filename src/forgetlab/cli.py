@@ -49,7 +49,9 @@ def _build_parser() -> argparse.ArgumentParser:
         "training on summer then autumn prices. Prints the final R² per schedule and task and writes "
         "results.parquet, predictions.parquet and figures into --out.",
     )
-    tutorial.add_argument("--engine", default="sklearn", help="sklearn (one process per run) or torch (batched)")
+    tutorial.add_argument(
+        "--engine", default="auto", help="torch (batched; auto picks it), or sklearn (the exact reference)"
+    )
     tutorial.add_argument("--dtype", default="float32", help="torch engine arithmetic: float32 or float64")
     tutorial.add_argument("--seeds", default="42", help="seeds: 42 (the tutorial), 0-15, 1,2,3 (default: 42)")
     tutorial.add_argument(

@@ -19,10 +19,10 @@ import numpy as np
 import pandas as pd
 from sklearn.base import BaseEstimator
 
-from forgetlab.engines import ENGINES
+from forgetlab.engines import ENGINE_CHOICES
 from forgetlab.engines import sklearn as sklearn_engine
 from forgetlab.engines.base import RunResult
-from forgetlab.errors import invalid
+from forgetlab.errors import InvalidParameterError, invalid
 from forgetlab.schedules import Schedule
 from forgetlab.tasks import Stream
 
@@ -45,6 +45,35 @@ RESULT_COLUMNS = (
 )
 
 MAX_SEED = 2**32 - 1
+
+
+def resolve_engine(name: str, estimator: object) -> str:
+    """The engine that trains ``estimator``: ``name`` itself, or for ``"auto"`` the torch
+    engine when it can train the estimator (an ``MLPRegressor`` with a solver it
+    implements), else the scikit-learn engine.
+
+    Raises
+    ------
+    InvalidParameterError
+        If ``name`` is not an engine, or the named engine cannot train ``estimator``.
+
+    Examples
+    --------
+    >>> from sklearn.linear_model import SGDRegressor
+    >>> from forgetlab.engines.sklearn import tutorial_model
+    >>> resolve_engine("auto", tutorial_model()), resolve_engine("auto", SGDRegressor())
+    ('torch', 'sklearn')
+    """
+    if name not in ENGINE_CHOICES:
+        raise invalid("engine", None, f"one of {', '.join(ENGINE_CHOICES)}", name)
+    if name != "auto":
+        _engine(name).check_estimator(estimator)
+        return name
+    try:
+        _engine("torch").check_estimator(estimator)
+    except InvalidParameterError:
+        return "sklearn"
+    return "torch"
 
 
 def _engine(name: str) -> ModuleType:
@@ -118,9 +147,10 @@ class Experiment:
     seeds : sequence of int
         Distinct, in [0, 2**32 - 1]. Seed ``s`` sets the model's initialisation and the
         schedule's sampling RNG; the stream's split is fixed by the stream.
-    engine : {"sklearn", "torch"}, default "sklearn"
+    engine : {"auto", "sklearn", "torch"}, default "auto"
         Which engine trains the runs: one scikit-learn estimator per run, or all runs of a
-        schedule batched in PyTorch (``MLPRegressor`` with ``solver="lbfgs"`` only).
+        schedule batched in PyTorch (``MLPRegressor`` only). ``"auto"`` takes torch when
+        it can train the estimator, else sklearn; the attribute holds the engine chosen.
     threads : int or None
         BLAS threads per run for the sklearn engine, PyTorch threads per worker process
         for the torch engine; default 1 (on small matrices threads cost more than they
@@ -151,16 +181,14 @@ class Experiment:
     estimator: BaseEstimator
     schedules: Sequence[Schedule]
     seeds: Sequence[int]
-    engine: str = "sklearn"
+    engine: str = "auto"
     threads: int | None = None
     dtype: str = "float32"
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "schedules", tuple(self.schedules))
         object.__setattr__(self, "seeds", check_seeds(self.seeds))
-        if self.engine not in ENGINES:
-            raise invalid("engine", None, f"one of {', '.join(ENGINES)}", self.engine)
-        _engine(self.engine).check_estimator(self.estimator)
+        object.__setattr__(self, "engine", resolve_engine(self.engine, self.estimator))
         if self.threads is None:
             object.__setattr__(self, "threads", 1)
         if not isinstance(self.threads, int) or isinstance(self.threads, bool) or self.threads < 1:

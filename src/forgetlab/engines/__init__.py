@@ -2,11 +2,14 @@
 
 - :mod:`forgetlab.engines.sklearn`: any scikit-learn estimator with ``partial_fit``, one
   process per run; the reference for the tutorial's exact semantics.
-- :mod:`forgetlab.engines.torch`: the tutorial's ``MLPRegressor`` batched over runs in
-  PyTorch (:mod:`forgetlab.engines.mlp`, :mod:`forgetlab.engines.lbfgs`). Imported only
-  when used, so that the command line starts fast.
+- :mod:`forgetlab.engines.torch`: ``MLPRegressor`` (lbfgs, adam or sgd) batched over runs
+  in PyTorch (:mod:`forgetlab.engines.mlp`, :mod:`forgetlab.engines.lbfgs`,
+  :mod:`forgetlab.engines.sgd`). Imported only when used, so that the command line starts
+  fast.
 """
 
 ENGINES = ("sklearn", "torch")
+#: Engine names an experiment accepts: ``"auto"`` picks torch when it can train the model.
+ENGINE_CHOICES = ("auto", *ENGINES)
 
-__all__ = ["ENGINES"]
+__all__ = ["ENGINES", "ENGINE_CHOICES"]
