@@ -160,7 +160,8 @@ def batch_rss(seeds: int) -> float:
     """Peak resident memory (MB) of a new process training ``seeds`` runs of the tutorial MLP in one batch.
 
     One interspersed epoch (K=30) with at most 30 L-BFGS iterations: enough to fill the
-    optimiser's history of 10 pairs, the largest part of its state.
+    optimiser's history of 10 pairs, the largest part of its state (held for
+    ``LBFGS_GROUP`` runs at a time).
     """
     code = (
         "from forgetlab.engines.torch import train_batch;"

@@ -5,6 +5,7 @@ import pytest
 from sklearn.neural_network import MLPRegressor
 
 from forgetlab import run_experiment, tutorial_experiment
+from forgetlab.engines import torch as torch_engine
 from forgetlab.engines.torch import run_many, train_batch
 from forgetlab.schedules import Interspersed, Sequential
 from forgetlab.tasks import Stream, Task, seasons
@@ -23,6 +24,17 @@ def test_a_run_alone_equals_the_same_run_in_a_batch(schedule):
         np.testing.assert_array_equal(result.n_iter, alone.n_iter)
         for ours, theirs in zip(result.predictions, alone.predictions, strict=True):
             np.testing.assert_array_equal(ours, theirs)
+
+
+def test_a_batch_larger_than_an_lbfgs_group_equals_its_runs_alone(monkeypatch):
+    """Batches beyond LBFGS_GROUP runs are optimised group by group, with the same numbers."""
+    schedule = Interspersed(k=10, n_epochs=2)
+    alone = [train_batch(MODEL, seasons(), schedule, [seed])[0] for seed in (3, 1, 4, 5, 9)]
+    monkeypatch.setattr(torch_engine, "LBFGS_GROUP", 2)
+    grouped = train_batch(MODEL, seasons(), schedule, [3, 1, 4, 5, 9])
+    for ours, theirs in zip(grouped, alone, strict=True):
+        np.testing.assert_array_equal(ours.scores, theirs.scores)
+        np.testing.assert_array_equal(ours.n_fun, theirs.n_fun)
 
 
 def test_runs_come_back_in_order_with_their_schedule():
