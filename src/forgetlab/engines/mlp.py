@@ -13,11 +13,16 @@ Per-run and shared arguments:
 - ``MLPSpec`` is shared; initialisation uses one ``RandomState(seed)`` per run, drawn
   exactly as scikit-learn draws it, so a run's start does not depend on its batch.
 
-The model follows ``sklearn.neural_network.MLPRegressor``:
+The model follows ``sklearn.neural_network.MLPRegressor`` (``output="identity"``) and
+``MLPClassifier`` with several classes (``output="softmax"``):
 
-- activations relu, tanh, logistic or identity on hidden layers, identity output;
-- loss :math:`\\frac{1}{2n}\\sum_i (y_i - \\hat y_i)^2 + \\frac{\\alpha}{2n}\\sum_l \\lVert W_l\\rVert^2`
+- activations relu, tanh, logistic or identity on hidden layers;
+- regression: identity output and loss
+  :math:`\\frac{1}{2n}\\sum_i (y_i - \\hat y_i)^2 + \\frac{\\alpha}{2n}\\sum_l \\lVert W_l\\rVert^2`
   (biases not penalised);
+- classification: one logit per class and the softmax cross-entropy
+  :math:`-\\frac{1}{n}\\sum_i \\log p_{y_i}(x_i) + \\frac{\\alpha}{2n}\\sum_l \\lVert W_l\\rVert^2`, where the
+  softmax may be restricted to a mask of active output units (:func:`cross_entropy`);
 - Glorot-uniform initialisation, bound :math:`\\sqrt{f/(\\text{fan}_{in}+\\text{fan}_{out})}`
   with ``f = 2`` for logistic and 6 otherwise, weights then biases, layer by layer.
 
@@ -29,6 +34,7 @@ networks", AISTATS.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 import numpy as np
@@ -36,9 +42,29 @@ import torch
 
 from forgetlab.errors import invalid
 
-__all__ = ["ACTIVATIONS", "MLPSpec", "init_params", "loss_and_grad", "predict"]
+__all__ = [
+    "ACTIVATIONS",
+    "OUTPUTS",
+    "Forward",
+    "MLPSpec",
+    "backward",
+    "classes_of",
+    "cross_entropy",
+    "forward",
+    "init_params",
+    "log_softmax",
+    "loss_and_grad",
+    "output_loss",
+    "predict",
+    "predict_classes",
+    "squared_error",
+    "squared_sample_gradients",
+    "weight_penalty",
+]
 
 ACTIVATIONS = ("relu", "tanh", "logistic", "identity")
+#: Output layers: linear outputs for regression, class logits under a softmax for classification.
+OUTPUTS = ("identity", "softmax")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -53,17 +79,24 @@ class MLPSpec:
         Hidden-layer activation; the output is linear.
     alpha : float, default 1e-4
         L2 penalty on the weights, scaled by ``1 / (2 n)`` as in scikit-learn.
+    output : {"identity", "softmax"}, default "identity"
+        ``"identity"``: linear outputs and the squared error (regression); ``"softmax"``: the
+        last layer's units are class logits and the loss is the softmax cross-entropy
+        (classification, at least two units).
 
     Examples
     --------
     >>> spec = MLPSpec(layer_units=(1, 100, 100, 1))
     >>> spec.n_params
     10401
+    >>> MLPSpec(layer_units=(64, 100, 10), output="softmax").n_outputs
+    10
     """
 
     layer_units: tuple[int, ...]
     activation: str = "relu"
     alpha: float = 1e-4
+    output: str = "identity"
 
     def __post_init__(self) -> None:
         units = self.layer_units
@@ -73,6 +106,15 @@ class MLPSpec:
             raise invalid("activation", "MLPSpec", f"one of {', '.join(ACTIVATIONS)}", self.activation)
         if not (isinstance(self.alpha, (int, float)) and self.alpha >= 0):
             raise invalid("alpha", "MLPSpec", "a number >= 0", self.alpha)
+        if self.output not in OUTPUTS:
+            raise invalid("output", "MLPSpec", f"one of {', '.join(OUTPUTS)}", self.output)
+        if self.output == "softmax" and units[-1] < 2:
+            raise invalid("layer_units", "MLPSpec with a softmax output", "at least two output units", units)
+
+    @property
+    def n_outputs(self) -> int:
+        """Units of the output layer."""
+        return self.layer_units[-1]
 
     @property
     def shapes(self) -> list[tuple[int, int]]:
@@ -83,6 +125,11 @@ class MLPSpec:
     def n_params(self) -> int:
         """Parameters per run: every weight and bias."""
         return sum(i * o + o for i, o in self.shapes)
+
+    @property
+    def n_weights(self) -> int:
+        """Weights per run (the penalised parameters): the first ``n_weights`` of the packing."""
+        return sum(i * o for i, o in self.shapes)
 
     def views(self, flat: torch.Tensor) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
         """Weights (R, fan_in, fan_out) and biases (R, fan_out) as views of ``flat`` (R, P)."""
@@ -193,16 +240,48 @@ def _derivative(a: torch.Tensor, delta: torch.Tensor, activation: str) -> torch.
     return delta
 
 
-def _layers(spec: MLPSpec, params: torch.Tensor) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
-    """Weights (contiguous copies: every run's matrix 64-byte aligned, see _baddbmm) and bias views."""
+@dataclass(frozen=True, eq=False)
+class Forward:
+    """The forward pass of every run, kept for a backward pass.
+
+    Attributes
+    ----------
+    weights : list of Tensor of shape (R, fan_in, fan_out)
+        Contiguous copies of the layers' weights (every run's matrix 64-byte aligned, see
+        :func:`_baddbmm`).
+    activations : list of Tensor of shape (R, n, units)
+        Every layer's output, the input first; the last is the network's output (the
+        logits for a softmax output: the softmax is part of the loss).
+    """
+
+    weights: list[torch.Tensor]
+    activations: list[torch.Tensor]
+
+    @property
+    def output(self) -> torch.Tensor:
+        """The output layer, (R, n, n_outputs): predictions or class logits."""
+        return self.activations[-1]
+
+
+def forward(spec: MLPSpec, params: torch.Tensor, x: torch.Tensor) -> Forward:
+    """Every layer's activations for every run.
+
+    Parameters
+    ----------
+    spec : MLPSpec
+        The architecture (shared).
+    params : Tensor of shape (R, P)
+        Per run.
+    x : Tensor of shape (R, n, d) (per run) or (n, d) (shared by every run)
+        Inputs.
+
+    Returns
+    -------
+    Forward
+        With the output (R, n, n_outputs) as ``.output``.
+    """
     weights, biases = spec.views(params)
-    return [w.contiguous() for w in weights], biases
-
-
-def _forward(
-    spec: MLPSpec, weights: list[torch.Tensor], biases: list[torch.Tensor], x: torch.Tensor
-) -> list[torch.Tensor]:
-    """Activations of every layer, input first; ``x`` is (R, n, d) or shared (n, d)."""
+    weights = [w.contiguous() for w in weights]
     if x.dim() == 2:
         x = x.unsqueeze(0).expand(weights[0].shape[0], -1, -1)
     activations = [x]
@@ -210,11 +289,247 @@ def _forward(
     for layer, (w, b) in enumerate(zip(weights, biases, strict=True)):
         z = _baddbmm(b.unsqueeze(1), activations[-1], w)
         activations.append(z if layer == last else _activate(z, spec.activation))
-    return activations
+    return Forward(weights=weights, activations=activations)
+
+
+def _layer_errors(spec: MLPSpec, fwd: Forward, delta: torch.Tensor) -> Iterator[tuple[int, torch.Tensor]]:
+    """``(layer, d loss / d pre-activation of that layer)`` per sample, from the output layer down.
+
+    Each layer's error (R, n, fan_out) is propagated to the layer below only after the
+    caller has used it (scikit-learn's order of operations).
+    """
+    for layer in range(len(fwd.weights) - 1, -1, -1):
+        yield layer, delta
+        if layer > 0:
+            delta = _bmm(delta, fwd.weights[layer].transpose(1, 2))
+            delta = _derivative(fwd.activations[layer], delta, spec.activation)
+
+
+def backward(spec: MLPSpec, fwd: Forward, d_output: torch.Tensor, *, weight_decay: float = 0.0) -> torch.Tensor:
+    """The gradient of a loss with respect to every run's parameters, from d loss / d output.
+
+    Backpropagation with batched matrix products: with the error :math:`\\delta_L` =
+    ``d_output`` at the output and :math:`\\delta_{l-1} = (\\delta_l W_l^\\top) \\odot
+    \\sigma'(a_{l-1})`,
+
+    .. math:: \\nabla_{W_l} = a_{l-1}^\\top \\delta_l + \\lambda W_l, \\qquad
+              \\nabla_{b_l} = \\textstyle\\sum_i \\delta_{l,i},
+
+    summed over the samples (fold any ``1/n`` into ``d_output``), with
+    :math:`\\lambda` = ``weight_decay`` (``alpha / n`` for scikit-learn's penalty). Any loss
+    of the outputs can be differentiated this way, e.g. a distillation term added to the
+    cross-entropy's ``d_output``.
+
+    Parameters
+    ----------
+    spec : MLPSpec
+        The architecture (shared).
+    fwd : Forward
+        The forward pass at the parameters (per run).
+    d_output : Tensor of shape (R, n, n_outputs)
+        Per run and sample: d loss / d output (logits for a softmax output).
+    weight_decay : float, default 0.0
+        The factor of the weights added to their gradient (shared).
+
+    Returns
+    -------
+    Tensor of shape (R, P)
+        In the parameters' packing order.
+
+    Examples
+    --------
+    >>> spec = MLPSpec(layer_units=(2, 3, 1))
+    >>> params = init_params(spec, [0], dtype=torch.float64)
+    >>> fwd = forward(spec, params, torch.ones(1, 4, 2, dtype=torch.float64))
+    >>> tuple(backward(spec, fwd, torch.ones_like(fwd.output)).shape)
+    (1, 13)
+    """
+    grad = torch.empty(d_output.shape[0], spec.n_params, dtype=d_output.dtype)
+    grad_weights, grad_biases = spec.views(grad)
+    for layer, delta in _layer_errors(spec, fwd, d_output):
+        inputs = fwd.activations[layer].transpose(1, 2)
+        grad_weights[layer].copy_(_baddbmm(fwd.weights[layer], inputs, delta, beta=weight_decay))
+        grad_biases[layer].copy_(delta.sum(dim=1))
+    return grad
+
+
+def squared_sample_gradients(spec: MLPSpec, fwd: Forward, d_output: torch.Tensor) -> torch.Tensor:
+    """The sum over samples of every per-sample gradient squared element-wise, in one pass.
+
+    With per-sample output errors :math:`\\delta_{L,i}` (``d_output[:, i]``, the gradient
+    of sample :math:`i`'s own loss), sample :math:`i`'s gradient of :math:`W_l` is the
+    outer product :math:`a_{l-1,i} \\delta_{l,i}^\\top`, so
+
+    .. math:: \\sum_i (\\nabla_{W_l} \\ell_i)^2 = (a_{l-1} \\odot a_{l-1})^\\top (\\delta_l \\odot \\delta_l),
+              \\qquad \\sum_i (\\nabla_{b_l} \\ell_i)^2 = \\textstyle\\sum_i \\delta_{l,i}^2,
+
+    without materialising the per-sample gradients: the diagonal of an (empirical) Fisher
+    information matrix, as EWC needs it (Kirkpatrick et al. 2017).
+
+    Parameters
+    ----------
+    spec : MLPSpec
+        The architecture (shared).
+    fwd : Forward
+        The forward pass (per run).
+    d_output : Tensor of shape (R, n, n_outputs)
+        Per run and sample: d (that sample's loss) / d output, no ``1/n``.
+
+    Returns
+    -------
+    Tensor of shape (R, P)
+        :math:`\\sum_i g_i \\odot g_i`, in the parameters' packing order (no weight penalty).
+    """
+    total = torch.empty(d_output.shape[0], spec.n_params, dtype=d_output.dtype)
+    total_weights, total_biases = spec.views(total)
+    for layer, delta in _layer_errors(spec, fwd, d_output):
+        squared = delta.square()
+        total_weights[layer].copy_(_bmm(fwd.activations[layer].square().transpose(1, 2), squared))
+        total_biases[layer].copy_(squared.sum(dim=1))
+    return total
+
+
+def weight_penalty(spec: MLPSpec, params: torch.Tensor) -> torch.Tensor:
+    """:math:`\\sum_l \\lVert W_l \\rVert_F^2` of every run (biases excluded), shape (R,)."""
+    flat_weights = params[:, : spec.n_weights]
+    return torch.linalg.vecdot(flat_weights, flat_weights)
+
+
+def squared_error(output: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Half the mean squared error of every run and its derivative with respect to the outputs.
+
+    .. math:: L = \\frac{1}{2 n\\, n_{out}} \\sum_i \\lVert y_i - \\hat y_i \\rVert^2, \\qquad
+              \\frac{\\partial L}{\\partial \\hat y_i} = \\frac{\\hat y_i - y_i}{n\\, n_{out}}
+
+    Parameters
+    ----------
+    output : Tensor of shape (R, n, n_outputs)
+        Per run.
+    y : Tensor of shape (R, n) or (R, n, n_outputs)
+        Per-run targets.
+
+    Returns
+    -------
+    loss : Tensor of shape (R,)
+    d_output : Tensor of shape (R, n, n_outputs)
+    """
+    n = output.shape[1]
+    target = y.unsqueeze(-1) if y.dim() == 2 else y
+    delta = output - target
+    loss = 0.5 * torch.linalg.vecdot(delta.flatten(1), delta.flatten(1)) / delta[0].numel()
+    return loss, delta.div_(n * delta.shape[-1])
+
+
+def _full_mask(mask: torch.Tensor, logits: torch.Tensor, owner: str) -> torch.Tensor:
+    """``mask`` of shape (C,), (R, C) or (R, n, C) broadcast to the logits' (R, n, C)."""
+    if mask.dtype != torch.bool or mask.dim() not in (1, 2, 3) or mask.shape[-1] != logits.shape[-1]:
+        allowed = f"a bool tensor of shape (C,), (R, C) or (R, n, C) with C = {logits.shape[-1]}"
+        raise invalid("mask", owner, allowed, f"{mask.dtype} tensor of shape {tuple(mask.shape)}")
+    if mask.dim() == 2:
+        mask = mask.unsqueeze(1)
+    return mask.expand_as(logits)
+
+
+def log_softmax(logits: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
+    """Log-probabilities of the classes, the softmax restricted to the active units.
+
+    .. math:: \\log p_c = z_c - m - \\log \\sum_{k\\ \\text{active}} e^{z_k - m}, \\quad
+              m = \\max_{k\\ \\text{active}} z_k
+
+    (stable: no exponent is positive); masked units get :math:`\\log p_c = -\\infty`.
+
+    Parameters
+    ----------
+    logits : Tensor of shape (R, n, C)
+        Per run and sample.
+    mask : bool Tensor of shape (C,), (R, C) or (R, n, C), optional
+        True for the active units (shared, per run or per sample); default all.
+
+    Returns
+    -------
+    Tensor of shape (R, n, C)
+
+    Examples
+    --------
+    >>> logits = torch.tensor([[[1.0, 2.0, 3.0]]], dtype=torch.float64)
+    >>> log_softmax(logits, torch.tensor([True, True, False])).exp().round(decimals=4).tolist()
+    [[[0.2689, 0.7311, 0.0]]]
+    """
+    if mask is not None:
+        logits = logits.masked_fill(~_full_mask(mask, logits, "log_softmax"), -torch.inf)
+    return torch.log_softmax(logits, dim=-1)
+
+
+def cross_entropy(
+    logits: torch.Tensor, y: torch.Tensor, mask: torch.Tensor | None = None
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Mean softmax cross-entropy of every run and its derivative with respect to the logits.
+
+    .. math:: L = -\\frac{1}{n} \\sum_i \\log p_{y_i}(x_i), \\qquad
+              \\frac{\\partial L}{\\partial z_{i,c}} = \\frac{p_c(x_i) - [c = y_i]}{n}
+
+    with :math:`p` the softmax over the active units (:func:`log_softmax`): a masked unit
+    has probability 0 and gradient 0, as if the network did not have it.
+
+    Parameters
+    ----------
+    logits : Tensor of shape (R, n, C)
+        Per run and sample.
+    y : int64 Tensor of shape (R, n)
+        Per-run labels in ``[0, C)``; each must be an active unit of its sample.
+    mask : bool Tensor of shape (C,), (R, C) or (R, n, C), optional
+        True for the active units: shared, per run or per sample (e.g. each sample's own
+        task's classes); default all units.
+
+    Returns
+    -------
+    loss : Tensor of shape (R,)
+    d_logits : Tensor of shape (R, n, C)
+
+    Raises
+    ------
+    InvalidParameterError
+        If ``mask`` has the wrong shape or dtype, or masks out a sample's label.
+
+    Examples
+    --------
+    >>> logits = torch.zeros(1, 2, 4, dtype=torch.float64)
+    >>> loss, d = cross_entropy(logits, torch.tensor([[0, 1]]), torch.tensor([True, True, False, False]))
+    >>> round(float(loss[0]), 6), d[0, 0].tolist()  # log 2; two active units share the probability
+    (0.693147, [-0.25, 0.25, 0.0, 0.0])
+    """
+    n = logits.shape[1]
+    if mask is not None and not bool(_full_mask(mask, logits, "cross_entropy").gather(-1, y.unsqueeze(-1)).all()):
+        raise invalid("y", "cross_entropy", "labels of active (unmasked) output units", "a label whose unit is masked")
+    logp = log_softmax(logits, mask)
+    loss = -logp.gather(-1, y.unsqueeze(-1)).squeeze(-1).sum(dim=1) / n
+    d_logits = logp.exp_()
+    d_logits.scatter_add_(-1, y.unsqueeze(-1), torch.full_like(d_logits[..., :1], -1.0))
+    return loss, d_logits.div_(n)
+
+
+def output_loss(
+    spec: MLPSpec, output: torch.Tensor, y: torch.Tensor, mask: torch.Tensor | None = None
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """The spec's data loss (no weight penalty) and its derivative with respect to the outputs.
+
+    :func:`squared_error` for ``output="identity"``, :func:`cross_entropy` (with ``mask``)
+    for ``output="softmax"``.
+
+    Raises
+    ------
+    InvalidParameterError
+        If a mask is given for a regression output.
+    """
+    if spec.output == "softmax":
+        return cross_entropy(output, y, mask)
+    if mask is not None:
+        raise invalid("mask", "output_loss", "None for an identity (regression) output", "a mask")
+    return squared_error(output, y)
 
 
 def predict(spec: MLPSpec, params: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
-    """Outputs of every run on inputs ``x``.
+    """Outputs of every run on inputs ``x`` (class logits for a softmax output).
 
     Parameters
     ----------
@@ -229,20 +544,66 @@ def predict(spec: MLPSpec, params: torch.Tensor, x: torch.Tensor) -> torch.Tenso
     -------
     Tensor of shape (R, n) for one output unit, else (R, n, n_outputs)
     """
-    out = _forward(spec, *_layers(spec, params), x)[-1]
+    out = forward(spec, params, x).output
     return out.squeeze(-1) if out.shape[-1] == 1 else out
 
 
+def predict_classes(
+    spec: MLPSpec, params: torch.Tensor, x: torch.Tensor, mask: torch.Tensor | None = None
+) -> torch.Tensor:
+    """Every run's predicted class: the active unit with the largest logit.
+
+    Parameters
+    ----------
+    spec : MLPSpec
+        With a softmax output.
+    params : Tensor of shape (R, P)
+        Per run.
+    x : Tensor of shape (n, d) (shared) or (R, n, d) (per run)
+        Inputs.
+    mask : bool Tensor of shape (C,), (R, C) or (R, n, C), optional
+        The units a prediction may choose from (e.g. a task's classes); default all.
+
+    Returns
+    -------
+    int64 Tensor of shape (R, n)
+
+    Examples
+    --------
+    >>> spec = MLPSpec(layer_units=(2, 3), output="softmax")
+    >>> params = torch.tensor([[0.0, 0, 0, 0, 0, 0, 1, 2, 3]])
+    >>> predict_classes(spec, params, torch.zeros(1, 2)).tolist(), predict_classes(
+    ...     spec, params, torch.zeros(1, 2), torch.tensor([True, True, False])).tolist()
+    ([[2]], [[1]])
+    """
+    return classes_of(forward(spec, params, x).output, mask)
+
+
+def classes_of(logits: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
+    """The active unit with the largest logit, (R, n) int64, from logits (R, n, C) (see :func:`predict_classes`)."""
+    if mask is not None:
+        logits = logits.masked_fill(~_full_mask(mask, logits, "classes_of"), -torch.inf)
+    return logits.argmax(dim=-1)
+
+
 def loss_and_grad(
-    spec: MLPSpec, params: torch.Tensor, x: torch.Tensor, y: torch.Tensor
+    spec: MLPSpec, params: torch.Tensor, x: torch.Tensor, y: torch.Tensor, *, mask: torch.Tensor | None = None
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """Squared-error loss with L2 penalty and its gradient, for every run at once.
+    """The spec's loss with L2 penalty and its gradient, for every run at once.
+
+    Regression (``output="identity"``), as scikit-learn's ``MLPRegressor``:
 
     .. math:: L = \\frac{1}{2n}\\sum_i \\lVert y_i - \\hat y_i\\rVert^2 / n_{out}
               + \\frac{\\alpha}{2n}\\sum_l \\lVert W_l\\rVert_F^2
 
+    Classification (``output="softmax"``): the softmax cross-entropy over the active units
+    (:func:`cross_entropy`) plus the same penalty,
+
+    .. math:: L = -\\frac{1}{n}\\sum_i \\log p_{y_i}(x_i) + \\frac{\\alpha}{2n}\\sum_l \\lVert W_l\\rVert_F^2.
+
     The backward pass is written by hand with batched matrix products (no autograd), in
-    scikit-learn's order of operations.
+    scikit-learn's order of operations (:func:`forward`, :func:`output_loss`,
+    :func:`backward`).
 
     Parameters
     ----------
@@ -253,7 +614,9 @@ def loss_and_grad(
     x : Tensor of shape (R, n, d)
         Per-run inputs.
     y : Tensor of shape (R, n) or (R, n, n_outputs)
-        Per-run targets.
+        Per-run targets; int64 labels of shape (R, n) for a softmax output.
+    mask : bool Tensor of shape (C,), (R, C) or (R, n, C), optional
+        Softmax output only: the active output units (see :func:`cross_entropy`).
 
     Returns
     -------
@@ -262,24 +625,7 @@ def loss_and_grad(
         In ``params``' packing order.
     """
     n = x.shape[1]
-    weights, biases = _layers(spec, params)
-    activations = _forward(spec, weights, biases, x)
-    target = y.unsqueeze(-1) if y.dim() == 2 else y
-    delta = activations[-1] - target
-    n_weights = sum(fan_in * fan_out for fan_in, fan_out in spec.shapes)
-    flat_weights = params[:, :n_weights]
-    penalty = torch.linalg.vecdot(flat_weights, flat_weights)
-    loss = 0.5 * torch.linalg.vecdot(delta.flatten(1), delta.flatten(1)) / delta[0].numel()
-    loss += (0.5 * spec.alpha / n) * penalty
-    # d loss / d output, with the 1/n of every gradient folded in once
-    delta = delta.div_(n * delta.shape[-1])
-    grad = torch.empty_like(params)
-    grad_weights, grad_biases = spec.views(grad)
-    for layer in range(len(weights) - 1, -1, -1):
-        inputs = activations[layer].transpose(1, 2)
-        grad_weights[layer].copy_(_baddbmm(weights[layer], inputs, delta, beta=spec.alpha / n))
-        grad_biases[layer].copy_(delta.sum(dim=1))
-        if layer > 0:
-            delta = _bmm(delta, weights[layer].transpose(1, 2))
-            delta = _derivative(activations[layer], delta, spec.activation)
-    return loss, grad
+    fwd = forward(spec, params, x)
+    loss, d_output = output_loss(spec, fwd.output, y, mask)
+    loss += (0.5 * spec.alpha / n) * weight_penalty(spec, params)
+    return loss, backward(spec, fwd, d_output, weight_decay=spec.alpha / n)

@@ -1,0 +1,372 @@
+"""Continual-learning training batched over runs: an MLP, a schedule, a strategy, many seeds.
+
+For each seed, :func:`train_continual` trains one run of the MLP on the stream as the
+schedule plans it, under a continual-learning strategy (:mod:`forgetlab.strategies`), and
+scores every task's whole test set after every epoch. All runs of a batch are one set of
+tensors (parameters (R, P)); a run's numbers do not depend on the other runs of its batch
+beyond the rounding of the model's matrix products (:mod:`forgetlab.engines.mlp`).
+
+One epoch, per run:
+
+1. the epoch's samples (the plan's parts, after the strategy's ``transform_plan``) are
+   shuffled with the run's own RNG and cut into minibatches of ``batch_size`` (the last
+   one smaller); minibatch boundaries are shared, the samples are the run's own;
+2. each minibatch is one optimiser step (Adam or SGD, :mod:`forgetlab.engines.sgd`) on the
+   mean loss over the minibatch plus the strategy's terms, in the order of
+   :mod:`forgetlab.strategies.base`: regression uses the squared error, classification
+   the softmax cross-entropy over the scenario's training units
+   (:meth:`~forgetlab.strategies.base.Context.train_mask`: task-IL each sample's task's
+   classes, domain-IL all, class-IL every class seen so far); both with scikit-learn's
+   penalty :math:`\\alpha \\lVert W \\rVert^2 / (2 m)` for a minibatch of :math:`m`;
+3. if the epoch ends a phase (the newest task trained so far changes with the next epoch,
+   or the plan ends) the strategy's ``end_phase``;
+4. every task's whole test set is scored: R² for regression, accuracy for classification
+   with the scenario's evaluation units
+   (:meth:`~forgetlab.strategies.base.Context.eval_mask`: task-IL the task's classes,
+   domain-IL all, class-IL every class seen so far plus the task's own).
+
+The untrained model is scored the same way before the first epoch (for forward transfer).
+A run whose parameters (or test outputs) become non-finite is flagged ``diverged`` and
+frozen at its first non-finite parameters; its later scores are NaN and the other runs are
+untouched.
+
+Per run and shared: seed ``s`` draws the initial parameters (``RandomState(s)``, as
+scikit-learn), the schedule's plan (its own ``RandomState(s)``, as the other engines), the
+epoch shuffles (``run_rng(s, 1)``) and the strategy's random choices (its own
+``run_rng(s, k)``); the stream, the model, the schedule's structure and the optimiser's
+settings are shared.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from forgetlab.engines import sgd
+from forgetlab.engines.base import RunResult, describe_plan
+from forgetlab.engines.mlp import (
+    MLPSpec,
+    backward,
+    classes_of,
+    forward,
+    init_params,
+    output_loss,
+    predict,
+    weight_penalty,
+)
+from forgetlab.errors import invalid
+from forgetlab.metrics import accuracy, r2_score
+from forgetlab.schedules import Epoch, Schedule
+from forgetlab.strategies.base import Context, Minibatch, Phase, Strategy, check_choice, check_number, run_rng
+from forgetlab.tasks import Stream
+
+__all__ = ["DTYPES", "OPTIMIZERS", "ContinualResult", "model_spec", "train_continual"]
+
+DTYPES = {"float32": torch.float32, "float64": torch.float64}
+OPTIMIZERS = ("adam", "sgd")
+#: The ``purpose`` of the epoch shuffles' RNG (:func:`~forgetlab.strategies.base.run_rng`).
+SHUFFLE_RNG = 1
+
+
+@dataclass(frozen=True, kw_only=True, eq=False)
+class ContinualResult(RunResult):
+    """What one run of :func:`train_continual` produced: a :class:`RunResult` and more.
+
+    ``schedule`` and ``scores`` (accuracy or R², per ``metric``) as for every engine;
+    ``predictions`` are the final model's predicted labels (classification) or outputs;
+    ``n_iter`` and ``n_fun`` count the optimiser steps of each epoch.
+
+    Attributes
+    ----------
+    strategy : str
+        The strategy's name.
+    metric : {"accuracy", "r2"}
+        What ``scores`` hold.
+    initial_scores : ndarray of shape (n_tasks,)
+        Every task's score of the untrained model (the ``b`` of forward transfer).
+    phase_ends : ndarray of shape (n_phases,)
+        The last epoch of each phase: ``score_matrix(scores, phase_ends)`` for a
+        sequential schedule.
+    params : ndarray of shape (P,)
+        The final parameters in the model's packing order (:class:`MLPSpec`), in the
+        training dtype; a diverged run's are its first non-finite ones.
+    """
+
+    strategy: str
+    metric: str
+    initial_scores: np.ndarray
+    phase_ends: np.ndarray
+    params: np.ndarray
+
+
+def model_spec(
+    stream: Stream, hidden_layer_sizes: Sequence[int] = (100,), *, activation: str = "relu", alpha: float = 1e-4
+) -> MLPSpec:
+    """The MLP for a stream: its inputs, the hidden layers, and one output (regression) or a logit per class.
+
+    Examples
+    --------
+    >>> from forgetlab.tasks import split_digits
+    >>> spec = model_spec(split_digits("class"), (100,))
+    >>> spec.layer_units, spec.output
+    ((64, 100, 10), 'softmax')
+    """
+    classify = stream.kind == "classification"
+    return MLPSpec(
+        layer_units=(stream[0].x_train.shape[1], *(int(h) for h in hidden_layer_sizes), stream.n_classes or 1),
+        activation=activation,
+        alpha=alpha,
+        output="softmax" if classify else "identity",
+    )
+
+
+def _check(spec: MLPSpec, stream: Stream, schedule: Schedule, strategy: Strategy, seeds: list[int]) -> None:
+    """Raise InvalidParameterError unless the pieces fit together."""
+    owner = "train_continual"
+    n_features = stream[0].x_train.shape[1]
+    wanted = ("softmax", stream.n_classes) if stream.kind == "classification" else ("identity", 1)
+    if spec.layer_units[0] != n_features or (spec.output, spec.n_outputs) != wanted:
+        allowed = f"an MLPSpec with {n_features} inputs, output {wanted[0]!r} and {wanted[1]} output units"
+        raise invalid("spec", f"{owner} on stream {stream.name!r}", allowed, spec)
+    if not isinstance(strategy, Strategy):
+        raise invalid("strategy", owner, "a Strategy (see forgetlab.strategies.make_strategy)", strategy)
+    ok = all(isinstance(s, (int, np.integer)) and not isinstance(s, bool) and 0 <= s < 2**32 for s in seeds)
+    if not seeds or not ok:
+        raise invalid("seeds", owner, "a non-empty list of ints in [0, 2**32)", seeds)
+    schedule.validate(stream.train_sizes, stream.task_names)
+    strategy.validate(stream)
+
+
+def _optimizer(
+    name: str, n_runs: int, n_params: int, learning_rate: float, dtype: torch.dtype
+) -> sgd.StochasticOptimizer:
+    """Adam or SGD (scikit-learn's defaults otherwise: betas, momentum 0.9, Nesterov)."""
+    kind = sgd.Adam if name == "adam" else sgd.SGD
+    return kind(n_runs, n_params, learning_rate_init=learning_rate, dtype=dtype)
+
+
+def _phases(context: Context, plan: list[Epoch]) -> tuple[np.ndarray, list[Phase | None]]:
+    """The newest task trained up to each epoch, and the phase each epoch ends (None if it ends none)."""
+    newest = np.maximum.accumulate([max(t for t, _ in epoch) for epoch in plan])
+    phases: list[Phase | None] = [None] * len(plan)
+    start = 0
+    for e in range(len(plan)):
+        if e + 1 < len(plan) and newest[e + 1] == newest[e]:
+            continue
+        tasks = tuple(sorted({t for epoch in plan[start : e + 1] for t, _ in epoch}))
+        samples = np.concatenate([np.arange(context.offsets[t], context.offsets[t + 1]) for t in tasks])
+        phases[e] = Phase(
+            number=sum(p is not None for p in phases), newest=int(newest[e]), tasks=tasks, samples=samples
+        )
+        start = e + 1
+    return newest, phases
+
+
+def _evaluate(
+    context: Context, params: torch.Tensor, newest: int, test_x: list[torch.Tensor]
+) -> tuple[np.ndarray, np.ndarray, list[np.ndarray]]:
+    """Every run's score on every task's test set, which runs gave non-finite outputs, and the predictions.
+
+    Returns scores (R, T), bad (R,) and, per task, predictions (R, n_test): labels for
+    classification (int64), outputs for regression (float64).
+    """
+    spec, stream = context.spec, context.stream
+    scores, bad, predictions = [], np.zeros(params.shape[0], dtype=bool), []
+    for j, (task, x) in enumerate(zip(stream.tasks, test_x, strict=True)):
+        output = predict(spec, params, x)
+        bad |= ~torch.isfinite(output.flatten(1)).all(dim=1).numpy()
+        if stream.kind == "classification":
+            labels = classes_of(output, context.eval_mask(j, newest)).numpy()
+            scores.append(accuracy(task.y_test, labels))
+            predictions.append(labels)
+        else:
+            output = output.double().numpy()
+            with np.errstate(over="ignore", invalid="ignore"):  # huge outputs: flagged as divergence
+                scores.append(r2_score(task.y_test, output))
+            predictions.append(output)
+    scores = np.stack(scores, axis=1)
+    bad |= np.isinf(scores).any(axis=1)
+    scores[bad] = np.nan
+    return scores, bad, predictions
+
+
+def _step(
+    context: Context,
+    strategy: Strategy,
+    state: object,
+    optimizer: sgd.StochasticOptimizer,
+    params: torch.Tensor,
+    index: np.ndarray,
+    newest: int,
+) -> np.ndarray:
+    """One optimiser step of every run on the minibatch ``index`` (R, m); returns each run's loss (R,)."""
+    spec = context.spec
+    extended = strategy.extend_batch(state, index)
+    x, y, tasks = context.gather(extended)
+    batch = Minibatch(
+        index=extended,
+        x=x,
+        y=y,
+        tasks=tasks,
+        mask=context.train_mask(tasks, newest),
+        newest=newest,
+        n_new=index.shape[1],
+    )
+    m = extended.shape[1]
+    fwd = forward(spec, params, x)
+    loss, d_output = output_loss(spec, fwd.output, y, batch.mask)
+    extra = strategy.output_term(state, batch, fwd.output)
+    if extra is not None:
+        loss, d_output = loss + extra[0], d_output + extra[1]
+    loss += (0.5 * spec.alpha / m) * weight_penalty(spec, params)
+    grad = backward(spec, fwd, d_output, weight_decay=spec.alpha / m)
+    term = strategy.penalty(state, params)
+    if term is not None:
+        loss, grad = loss + term[0], grad + term[1]
+    grad = strategy.edit_gradient(state, params, grad)
+    before = params.clone() if strategy.uses_params_before else params
+    optimizer.update(params, grad)
+    strategy.after_step(state, before, params, grad)
+    strategy.observe(state, index)
+    return loss.double().numpy()
+
+
+def train_continual(
+    spec: MLPSpec,
+    stream: Stream,
+    schedule: Schedule,
+    strategy: Strategy,
+    seeds: Sequence[int],
+    *,
+    optimizer: str = "adam",
+    learning_rate: float = 1e-3,
+    batch_size: int | str = 128,
+    dtype: str = "float32",
+) -> list[ContinualResult]:
+    """Train one run per seed of ``schedule`` and ``strategy`` on ``stream``, all in one batch.
+
+    Parameters
+    ----------
+    spec : MLPSpec
+        The model (:func:`model_spec` builds one for a stream): a softmax output with a
+        unit per class for classification, one identity output for regression.
+    stream : Stream
+        The tasks.
+    schedule : Schedule
+        Which samples each epoch trains on (shared structure, per-run samples).
+    strategy : Strategy
+        How old tasks are protected (:mod:`forgetlab.strategies`).
+    seeds : sequence of int
+        One run per seed, each in [0, 2**32).
+    optimizer : {"adam", "sgd"}, default "adam"
+        scikit-learn's Adam (betas 0.9, 0.999) or SGD (momentum 0.9, Nesterov).
+    learning_rate : float, default 1e-3
+        The initial learning rate, > 0.
+    batch_size : int or "auto", default 128
+        Stream samples per minibatch (clipped to the epoch's size; "auto" is
+        ``min(200, n)``); a replay strategy adds its memory samples to these.
+    dtype : {"float32", "float64"}, default "float32"
+        Arithmetic of parameters and data; scores are computed in float64.
+
+    Returns
+    -------
+    list of ContinualResult
+        One per seed, in the order of ``seeds``.
+
+    Raises
+    ------
+    InvalidParameterError
+        If a setting is not allowed or the spec, schedule or strategy do not fit the stream.
+
+    Examples
+    --------
+    >>> from forgetlab.schedules import Sequential
+    >>> from forgetlab.strategies import Naive
+    >>> from forgetlab.tasks import split_digits
+    >>> stream = split_digits("task", n_tasks=2)
+    >>> spec = model_spec(stream, (20,))
+    >>> results = train_continual(spec, stream, Sequential(epochs_per_task=(2, 2)), Naive(), [0, 1])
+    >>> results[0].scores.shape, results[0].phase_ends.tolist(), results[0].metric
+    ((4, 2), [1, 3], 'accuracy')
+    """
+    seeds = list(seeds)
+    _check(spec, stream, schedule, strategy, seeds)
+    check_choice(optimizer, "optimizer", "train_continual", OPTIMIZERS)
+    check_number(learning_rate, "learning_rate", "train_continual", low=np.finfo(float).tiny)
+    if batch_size != "auto":
+        check_number(batch_size, "batch_size", "train_continual", low=1, integer=True)
+    check_choice(dtype, "dtype", "train_continual", tuple(DTYPES))
+    torch_dtype = DTYPES[dtype]
+
+    n_runs, n_tasks = len(seeds), len(stream)
+    context = Context.build(spec, stream, seeds, torch_dtype)
+    plans = [
+        strategy.transform_plan(schedule.plan(stream.train_sizes, np.random.RandomState(seed)), stream.train_sizes)
+        for seed in seeds
+    ]
+    n_epochs = len(plans[0])
+    newest, phases = _phases(context, plans[0])
+    shufflers = [run_rng(seed, SHUFFLE_RNG) for seed in seeds]
+    test_x = [torch.from_numpy(task.x_test).to(torch_dtype) for task in stream.tasks]
+
+    params = init_params(spec, seeds, dtype=torch_dtype)
+    opt = _optimizer(optimizer, n_runs, spec.n_params, learning_rate, torch_dtype)
+    state = strategy.start(context)
+    initial_scores, diverged, _ = _evaluate(context, params, -1, test_x)
+    frozen = params.clone()
+    scores = np.full((n_runs, n_epochs, n_tasks), np.nan)
+    n_iter = np.zeros((n_runs, n_epochs), dtype=np.int64)
+    predictions: list[np.ndarray] = []
+    for e in range(n_epochs):
+        order = np.stack(
+            [
+                rng.permutation(np.concatenate([context.offsets[t] + idx for t, idx in plan[e]]))
+                for rng, plan in zip(shufflers, plans, strict=True)
+            ]
+        )
+        n_samples = order.shape[1]
+        size = sgd.minibatch_size(batch_size, n_samples)
+        pass_loss = np.zeros(n_runs)
+        for start in range(0, n_samples, size):
+            stop = min(start + size, n_samples)
+            n_iter[~diverged, e] += 1
+            pass_loss += _step(context, strategy, state, opt, params, order[:, start:stop], int(newest[e])) * (
+                stop - start
+            )
+            bad = ~torch.isfinite(params).all(dim=1).numpy()
+            if (bad & ~diverged).any():
+                frozen[bad & ~diverged] = params[bad & ~diverged]
+                diverged |= bad
+            if diverged.any():
+                params[diverged] = frozen[diverged]
+        opt.end_pass(pass_loss / n_samples, n_samples)
+        if phases[e] is not None:
+            strategy.end_phase(state, params, phases[e])
+        epoch_scores, bad, predictions = _evaluate(context, params, int(newest[e]), test_x)
+        diverged |= bad
+        scores[~diverged, e] = epoch_scores[~diverged]
+
+    samples_seen, trained = describe_plan(stream, plans[0])
+    phase_ends = np.array([e for e, phase in enumerate(phases) if phase is not None])
+    return [
+        ContinualResult(
+            seed=seed,
+            schedule=schedule.name,
+            strategy=strategy.name,
+            metric="accuracy" if stream.kind == "classification" else "r2",
+            scores=scores[r],
+            initial_scores=initial_scores[r],
+            phase_ends=phase_ends,
+            params=params[r].numpy().copy(),
+            samples_seen=samples_seen,
+            trained=trained,
+            n_iter=n_iter[r],
+            n_fun=n_iter[r],
+            predictions=[out[r] if not diverged[r] else np.full(out.shape[1], np.nan) for out in predictions],
+            diverged=bool(diverged[r]),
+        )
+        for r, seed in enumerate(seeds)
+    ]

@@ -1,0 +1,70 @@
+"""How a learner protects old knowledge: continual-learning strategies with explicit hooks.
+
+- :class:`Naive`: fine-tuning (the lower bound);
+- :class:`Joint`, :class:`Cumulative`: offline and cumulative training (upper bounds);
+- :class:`Replay`: experience replay from a reservoir or class-balanced memory;
+- :class:`EWC`, :class:`OnlineEWC`: elastic weight consolidation.
+
+The contract (settings, state, hooks and the order the trainer calls them) is in
+:mod:`forgetlab.strategies.base`; the trainer is
+:func:`forgetlab.engines.continual.train_continual`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import fields
+
+from forgetlab.errors import invalid
+from forgetlab.strategies.base import Context, Minibatch, Phase, Strategy, run_rng
+from forgetlab.strategies.basic import Cumulative, Joint, Naive
+from forgetlab.strategies.buffers import BUFFERS, ClassBalancedBuffer, ReservoirBuffer
+from forgetlab.strategies.ewc import EWC, OnlineEWC, fisher_diagonal
+from forgetlab.strategies.replay import Replay
+
+__all__ = [
+    "BUFFERS",
+    "EWC",
+    "STRATEGIES",
+    "ClassBalancedBuffer",
+    "Context",
+    "Cumulative",
+    "Joint",
+    "Minibatch",
+    "Naive",
+    "OnlineEWC",
+    "Phase",
+    "Replay",
+    "ReservoirBuffer",
+    "Strategy",
+    "fisher_diagonal",
+    "make_strategy",
+    "run_rng",
+]
+
+#: Every strategy by name.
+STRATEGIES: dict[str, type[Strategy]] = {cls.name: cls for cls in (Naive, Joint, Cumulative, Replay, EWC, OnlineEWC)}
+
+
+def make_strategy(name: str, settings: Mapping[str, object] | None = None) -> Strategy:
+    """A strategy from its name and a mapping of its settings.
+
+    Examples
+    --------
+    >>> make_strategy("replay", {"buffer_size": 100, "buffer": "class_balanced"})
+    Replay(buffer_size=100, buffer='class_balanced', replay_batch_size=None)
+
+    Raises
+    ------
+    InvalidParameterError
+        If ``name`` is not a known strategy, a setting is not one of its fields, or a
+        value is not allowed.
+    """
+    if name not in STRATEGIES:
+        raise invalid("strategy", None, f"one of {', '.join(STRATEGIES)}", name)
+    cls = STRATEGIES[name]
+    known = [f.name for f in fields(cls)]
+    for key in settings or {}:
+        if key not in known:
+            raise invalid(key, cls.__name__, f"one of its settings ({', '.join(known) or 'none'})", key)
+    return cls(**(settings or {}))

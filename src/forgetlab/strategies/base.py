@@ -1,0 +1,317 @@
+"""The strategy contract: settings, per-batch state, and the hooks the trainer calls.
+
+A strategy is a frozen dataclass of plain settings (validated when it is built). For a
+batch of R runs, :meth:`Strategy.start` creates its mutable state from the batch's shared
+:class:`Context`; every hook then receives that state. Every per-run quantity has a leading
+run axis of length R, in the order of the batch's seeds, and no run's numbers may depend
+on another run's: reductions are per run and each run draws from its own RNG
+(:func:`run_rng`, seeded from the run's seed and a constant of the strategy).
+
+Samples are named by their *global index*: the position of a training sample in the
+concatenation of every task's training set, in stream order (:attr:`Context.x`,
+:attr:`Context.y`, :attr:`Context.task`). Buffers keep indices, never copies of the data.
+
+Order of the calls (:func:`forgetlab.engines.continual.train_continual`):
+
+1. ``transform_plan(plan, train_sizes)`` once per run, on the schedule's plan (Joint,
+   Cumulative change what each epoch trains on);
+2. ``start(context)`` once per batch: the state;
+3. for every epoch, for every minibatch of the epoch's shuffled samples ``index`` (R, m):
+
+   a. ``extend_batch(state, index)`` -> the indices to train on (e.g. replayed samples
+      appended);
+   b. forward pass; data loss (squared error or masked cross-entropy, mean over the
+      extended minibatch) and its derivative with respect to the outputs;
+      ``output_term(state, batch, output)`` adds a loss on the outputs and its derivative
+      (e.g. LwF's distillation); backward pass; scikit-learn's weight penalty;
+   c. ``penalty(state, params)`` adds a loss and its gradient (EWC, SI);
+   d. ``edit_gradient(state, params, grad)`` -> the gradient the optimiser uses (A-GEM);
+   e. the optimiser's step; runs with non-finite parameters are flagged and frozen;
+   f. ``after_step(state, params_before, params, grad)`` (SI's path integral);
+   g. ``observe(state, index)`` with the minibatch's stream samples only (not the
+      replayed ones): reservoir buffers;
+
+4. when a phase ends (the newest task trained so far changes with the next epoch, and
+   after the last epoch): ``end_phase(state, params, phase)`` (EWC's Fisher and anchor,
+   memory fills); then every task is scored.
+
+Every hook has a no-op default, so a strategy overrides only what it does.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+from typing import Any, ClassVar
+
+import numpy as np
+import torch
+
+from forgetlab.engines.mlp import MLPSpec
+from forgetlab.errors import invalid
+from forgetlab.schedules import Epoch
+from forgetlab.tasks import Stream
+
+__all__ = ["Context", "Minibatch", "Phase", "Strategy", "check_choice", "check_number", "run_rng"]
+
+
+def run_rng(seed: int, purpose: int) -> np.random.RandomState:
+    """A run's RNG for one purpose: ``RandomState([purpose, seed])``, independent of the run's batch.
+
+    Parameters
+    ----------
+    seed : int
+        The run's seed, in [0, 2**32).
+    purpose : int
+        A constant per use (shuffling, a replay buffer...), so that uses draw independent
+        streams.
+
+    Examples
+    --------
+    >>> run_rng(3, 1).randint(100) == run_rng(3, 1).randint(100) != run_rng(3, 2).randint(100)
+    True
+    """
+    return np.random.RandomState([purpose, seed])
+
+
+def check_number(
+    value: object, name: str, owner: str, *, low: float, high: float | None = None, integer: bool = False
+) -> None:
+    """Raise InvalidParameterError unless ``value`` is a number (an int if ``integer``) in [low, high]."""
+    types = (int, np.integer) if integer else (int, float, np.integer, np.floating)
+    ok = isinstance(value, types) and not isinstance(value, bool) and np.isfinite(value)
+    if not ok or value < low or (high is not None and value > high):
+        kind = "an int" if integer else "a number"
+        bound = f"in [{low}, {high}]" if high is not None else f">= {low}"
+        raise invalid(name, owner, f"{kind} {bound}", value)
+
+
+def check_choice(value: object, name: str, owner: str, choices: Sequence[str]) -> None:
+    """Raise InvalidParameterError unless ``value`` is one of ``choices``."""
+    if value not in choices:
+        raise invalid(name, owner, f"one of {', '.join(choices)}", value)
+
+
+@dataclass(frozen=True, eq=False)
+class Context:
+    """What every run of a batch shares: the model, the training data and the scenario's masks.
+
+    Build it with :meth:`build`. Read-only for strategies.
+
+    Attributes
+    ----------
+    spec : MLPSpec
+        The model.
+    stream : Stream
+        The tasks.
+    seeds : tuple of int
+        One per run, in batch order.
+    x : Tensor of shape (N, d)
+        Every training input of every task, in stream order (the global indices).
+    y : Tensor of shape (N,)
+        Targets (the model's dtype) or int64 labels.
+    task : ndarray of shape (N,)
+        The task of every sample.
+    offsets : ndarray of shape (T + 1,)
+        Task ``t``'s samples are ``offsets[t]:offsets[t + 1]``.
+    active_units : Tensor of shape (T, C) or None
+        Classification: ``stream.active_classes(t)`` of every task as a boolean mask.
+    task_units : Tensor of shape (T, C) or None
+        Classification: every task's own ``classes``.
+    """
+
+    spec: MLPSpec
+    stream: Stream
+    seeds: tuple[int, ...]
+    x: torch.Tensor
+    y: torch.Tensor
+    task: np.ndarray
+    offsets: np.ndarray
+    active_units: torch.Tensor | None
+    task_units: torch.Tensor | None
+
+    @classmethod
+    def build(cls, spec: MLPSpec, stream: Stream, seeds: Sequence[int], dtype: torch.dtype) -> Context:
+        """The context of a batch: concatenated training sets in ``dtype`` and the masks."""
+        sizes = stream.train_sizes
+        x = torch.from_numpy(np.concatenate([t.x_train for t in stream.tasks])).to(dtype)
+        y = np.concatenate([t.y_train for t in stream.tasks])
+        active = task = None
+        if stream.kind == "classification":
+            active = torch.zeros(len(stream), stream.n_classes, dtype=torch.bool)
+            task = torch.zeros(len(stream), stream.n_classes, dtype=torch.bool)
+            for t in range(len(stream)):
+                active[t, list(stream.active_classes(t))] = True
+                task[t, list(stream.tasks[t].classes)] = True
+        return cls(
+            spec=spec,
+            stream=stream,
+            seeds=tuple(int(s) for s in seeds),
+            x=x,
+            y=torch.from_numpy(y) if stream.kind == "classification" else torch.from_numpy(y).to(dtype),
+            task=np.repeat(np.arange(len(sizes)), sizes),
+            offsets=np.concatenate([[0], np.cumsum(sizes)]).astype(np.int64),
+            active_units=active,
+            task_units=task,
+        )
+
+    @property
+    def n_runs(self) -> int:
+        """Runs in the batch."""
+        return len(self.seeds)
+
+    @property
+    def labels(self) -> np.ndarray:
+        """Every training sample's label (classification) or target, as a NumPy array."""
+        return self.y.numpy()
+
+    def train_mask(self, tasks: np.ndarray, newest: int) -> torch.Tensor | None:
+        """The output units a sample's loss is computed over, while the newest task trained is ``newest``.
+
+        - task-incremental: each sample's own task's classes, shape ``(*tasks.shape, C)``;
+        - class-incremental: every class seen so far, ``stream.active_classes(newest)``, (C,);
+        - domain-incremental and regression: None (every unit).
+
+        Parameters
+        ----------
+        tasks : ndarray of int
+            The samples' tasks, any shape (e.g. (R, m) per run or (n,) shared).
+        newest : int
+            The newest task trained so far.
+        """
+        if self.active_units is None or self.stream.scenario == "domain":
+            return None
+        if self.stream.scenario == "task":
+            return self.active_units[torch.from_numpy(np.asarray(tasks))]
+        return self.active_units[newest]
+
+    def eval_mask(self, task: int, newest: int) -> torch.Tensor | None:
+        """The output units a prediction on task ``task``'s test set chooses from.
+
+        - task-incremental: the task's classes (its head);
+        - domain-incremental and regression: None (every unit);
+        - class-incremental: every class seen so far (``newest`` the newest task trained,
+          -1 before training) together with the evaluated task's own classes, so that a
+          task not trained yet is scored on a head that can express its labels.
+        """
+        if self.active_units is None or self.stream.scenario == "domain":
+            return None
+        if self.stream.scenario == "task":
+            return self.active_units[task]
+        own = self.task_units[task]
+        return own if newest < 0 else own | self.active_units[newest]
+
+    def gather(self, index: np.ndarray) -> tuple[torch.Tensor, torch.Tensor, np.ndarray]:
+        """Inputs (..., d), targets (...) and tasks (...) of the samples at global ``index`` (any shape)."""
+        at = torch.from_numpy(np.asarray(index))
+        return self.x[at], self.y[at], self.task[index]
+
+
+@dataclass(frozen=True, eq=False)
+class Minibatch:
+    """One training step's samples, per run.
+
+    Attributes
+    ----------
+    index : ndarray of shape (R, m)
+        Global indices; the first ``n_new`` columns are the stream's, the rest were added
+        by ``extend_batch``.
+    x : Tensor of shape (R, m, d)
+    y : Tensor of shape (R, m)
+    tasks : ndarray of shape (R, m)
+    mask : Tensor or None
+        The training mask (:meth:`Context.train_mask`).
+    newest : int
+        The newest task trained so far.
+    n_new : int
+        Stream samples in the minibatch.
+    """
+
+    index: np.ndarray
+    x: torch.Tensor
+    y: torch.Tensor
+    tasks: np.ndarray
+    mask: torch.Tensor | None
+    newest: int
+    n_new: int
+
+
+@dataclass(frozen=True, eq=False)
+class Phase:
+    """A finished phase: the epochs whose newest task was ``newest``.
+
+    Attributes
+    ----------
+    number : int
+        0 for the first phase.
+    newest : int
+        The newest task trained in the phase.
+    tasks : tuple of int
+        The tasks the phase's epochs trained on.
+    samples : ndarray of shape (n,)
+        Global indices of the whole training sets of ``tasks``, shared by every run (for
+        a sequential schedule: the training set of the phase's task).
+    """
+
+    number: int
+    newest: int
+    tasks: tuple[int, ...]
+    samples: np.ndarray
+
+
+@dataclass(frozen=True, kw_only=True)
+class Strategy:
+    """Base class: fine-tuning (every hook a no-op); subclasses override the hooks they need.
+
+    The hooks and the order of their calls are described in the module docstring of
+    :mod:`forgetlab.strategies.base`. Per-run arguments have a leading axis of R runs.
+    """
+
+    name: ClassVar[str]
+
+    def validate(self, stream: Stream) -> None:
+        """Raise InvalidParameterError if the strategy cannot run on ``stream``."""
+
+    def to_dict(self) -> dict:
+        """Plain settings with the strategy's name, e.g. for a manifest."""
+        return {"name": self.name, **asdict(self)}
+
+    def transform_plan(self, plan: list[Epoch], train_sizes: Sequence[int]) -> list[Epoch]:
+        """The plan the run trains on, from the schedule's (default: unchanged)."""
+        return plan
+
+    def start(self, context: Context) -> Any:
+        """The mutable state of a batch of runs (default: None)."""
+        return None
+
+    def extend_batch(self, state: Any, index: np.ndarray) -> np.ndarray:
+        """The global indices (R, m') to train on, given the minibatch's (R, m) (default: unchanged)."""
+        return index
+
+    def output_term(
+        self, state: Any, batch: Minibatch, output: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor] | None:
+        """An extra loss on the outputs (R, m', C): ``(loss (R,), d loss / d output)``, or None."""
+        return None
+
+    def penalty(self, state: Any, params: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor] | None:
+        """An extra loss on the parameters (R, P): ``(loss (R,), gradient (R, P))``, or None."""
+        return None
+
+    def edit_gradient(self, state: Any, params: torch.Tensor, grad: torch.Tensor) -> torch.Tensor:
+        """The gradient (R, P) the optimiser uses (default: ``grad``)."""
+        return grad
+
+    def after_step(self, state: Any, params_before: torch.Tensor, params: torch.Tensor, grad: torch.Tensor) -> None:
+        """Called after each optimiser step with the parameters before and after it and the gradient used."""
+
+    def observe(self, state: Any, index: np.ndarray) -> None:
+        """Called with the global indices (R, m) of every stream sample a step trained on."""
+
+    def end_phase(self, state: Any, params: torch.Tensor, phase: Phase) -> None:
+        """Called at the end of each phase with the parameters (R, P), which it may edit in place."""
+
+    @property
+    def uses_params_before(self) -> bool:
+        """Whether :meth:`after_step` is overridden (the trainer then keeps the parameters before a step)."""
+        return type(self).after_step is not Strategy.after_step
