@@ -43,15 +43,6 @@ SOLVERS = {
 SCHEDULES = [Sequential(epochs_per_task=(2, 2)), Interspersed(k=10, n_epochs=4)]
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """One PyTorch thread: these tiny products only wait for each other on a shared machine."""
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
-
-
 def model(solver: str, **kwargs) -> MLPRegressor:
     return MLPRegressor(hidden_layer_sizes=(16,), **{**SOLVERS[solver], **kwargs})
 

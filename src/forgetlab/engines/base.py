@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
+from joblib import Parallel, delayed
 
 from forgetlab.schedules import Epoch
 from forgetlab.tasks import Stream
 
-__all__ = ["RunResult", "collect_in_order", "describe_plan"]
+__all__ = ["RunResult", "collect_in_order", "describe_plan", "run_in_batches"]
 
 
 @dataclass(frozen=True, kw_only=True, eq=False)
@@ -87,3 +88,42 @@ def collect_in_order(
         if on_done is not None:
             on_done(result)
     return ordered  # type: ignore[return-value]
+
+
+def run_in_batches(
+    train: Callable[..., list[RunResult]],
+    runs: Sequence[tuple],
+    *,
+    n_jobs: int,
+    on_done: Callable[[RunResult], None] | None = None,
+) -> list[RunResult]:
+    """Train runs in batches of identical shape, spread over ``n_jobs`` worker processes.
+
+    Each run is a tuple whose last element is its seed; runs that agree on everything
+    else (e.g. schedule and strategy) form a group, and each group is split into
+    ``n_jobs`` balanced batches. ``train(*key, seeds)`` trains one batch and returns one
+    result per seed, in order. Batched engines keep a run's numbers independent of its
+    batch, so the split changes nothing but the time.
+
+    Examples
+    --------
+    >>> def train(name, seeds):
+    ...     return [f"{name}{seed}" for seed in seeds]
+    >>> run_in_batches(train, [("a", 1), ("b", 2), ("a", 3)], n_jobs=1)
+    ['a1', 'b2', 'a3']
+    """
+    batches = []
+    for key in dict.fromkeys(run[:-1] for run in runs):
+        members = np.array([i for i, run in enumerate(runs) if run[:-1] == key])
+        batches.extend((key, part.tolist()) for part in np.array_split(members, min(n_jobs, len(members))))
+    work = (delayed(train)(*key, [runs[i][-1] for i in members]) for key, members in batches)
+    if n_jobs <= 1:
+        finished = (function(*args, **kwargs) for function, args, kwargs in work)
+    else:
+        finished = Parallel(n_jobs=n_jobs, return_as="generator")(work)
+    pairs = (
+        (i, result)
+        for (_, members), results in zip(batches, finished, strict=True)
+        for i, result in zip(members, results, strict=True)
+    )
+    return collect_in_order(len(runs), pairs, on_done)

@@ -33,15 +33,15 @@ schedule's sampling (its own ``RandomState(s)``, as the scikit-learn engine).
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 
 import numpy as np
 import torch
-from joblib import Parallel, delayed
 from sklearn.neural_network import MLPRegressor
 
 from forgetlab.engines import lbfgs, sgd
-from forgetlab.engines.base import RunResult, collect_in_order, describe_plan
+from forgetlab.engines.base import RunResult, describe_plan, run_in_batches
 from forgetlab.engines.mlp import MLPSpec, init_params, loss_and_grad, predict
 from forgetlab.errors import invalid
 from forgetlab.metrics import r2_score
@@ -258,24 +258,13 @@ def train_batch(
     ]
 
 
-def _batches(runs: Sequence[tuple[Schedule, int]], n_jobs: int) -> list[tuple[Schedule, list[int]]]:
-    """Group runs by schedule, then split each group into ``n_jobs`` balanced batches of run indices."""
-    batches = []
-    for schedule in dict.fromkeys(schedule for schedule, _ in runs):
-        members = [i for i, (s, _) in enumerate(runs) if s == schedule]
-        parts = np.array_split(np.array(members), min(n_jobs, len(members)))
-        batches.extend((schedule, part.tolist()) for part in parts)
-    return batches
-
-
-def _train_pinned(
-    estimator: MLPRegressor, stream: Stream, schedule: Schedule, seeds: list[int], threads: int, dtype: str
-) -> list[RunResult]:
-    """:func:`train_batch` with ``threads`` PyTorch threads (restored afterwards)."""
+@contextmanager
+def torch_threads(threads: int) -> Iterator[None]:
+    """Run the block with ``threads`` PyTorch intra-op threads, restored afterwards."""
     previous = torch.get_num_threads()
     torch.set_num_threads(threads)
     try:
-        return train_batch(estimator, stream, schedule, seeds, dtype=dtype)
+        yield
     finally:
         torch.set_num_threads(previous)
 
@@ -321,18 +310,9 @@ def run_many(
     if n_jobs is None:
         n_jobs = max(1, cores // (threads or 1))
     threads = threads or max(1, cores // n_jobs)
-    batches = _batches(runs, n_jobs)
-    work = (
-        delayed(_train_pinned)(estimator, stream, schedule, [runs[i][1] for i in members], threads, dtype)
-        for schedule, members in batches
-    )
-    if n_jobs <= 1:
-        finished = (function(*args, **kwargs) for function, args, kwargs in work)
-    else:
-        finished = Parallel(n_jobs=n_jobs, return_as="generator")(work)
-    pairs = (
-        (i, result)
-        for (_, members), results in zip(batches, finished, strict=True)
-        for i, result in zip(members, results, strict=True)
-    )
-    return collect_in_order(len(runs), pairs, on_done)
+
+    def train(schedule: Schedule, seeds: list[int]) -> list[RunResult]:
+        with torch_threads(threads):
+            return train_batch(estimator, stream, schedule, seeds, dtype=dtype)
+
+    return run_in_batches(train, runs, n_jobs=n_jobs, on_done=on_done)
