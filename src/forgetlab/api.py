@@ -130,10 +130,10 @@ def run_experiment(
     if path is None:
         return results
     write_results(path, results.manifest, {"results": results.scores, "predictions": results.predictions})
-    figures = {
-        "scores": plot_scores(results.scores),
-        "predictions": plot_predictions(results.predictions, experiment.stream),
-    }
+    stream = experiment.stream
+    figures = {"scores": plot_scores(results.scores, metric=results.scores["metric"].iloc[0])}
+    if stream.kind == "regression" and stream[0].x_train.shape[1] == 1:
+        figures["predictions"] = plot_predictions(results.predictions, stream)
     for name, figure in figures.items():
         write_atomic(path / FIGURES[name], lambda tmp, figure=figure: figure.savefig(tmp, format="png", dpi=120))
     return replace(results, out=Path(path))

@@ -14,6 +14,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
@@ -23,8 +24,19 @@ from forgetlab.engines import ENGINE_CHOICES
 from forgetlab.engines import sklearn as sklearn_engine
 from forgetlab.engines.base import RunResult
 from forgetlab.errors import InvalidParameterError, invalid
+from forgetlab.metrics import (
+    average_score,
+    backward_transfer,
+    forgetting,
+    forward_transfer,
+    intransigence,
+    score_matrix,
+)
 from forgetlab.schedules import Schedule
 from forgetlab.tasks import Stream
+
+if TYPE_CHECKING:
+    from forgetlab.strategies import Strategy
 
 __all__ = ["RESULT_COLUMNS", "Experiment", "Results", "parse_seeds", "run"]
 
@@ -158,6 +170,13 @@ class Experiment:
         of the experiment.
     dtype : {"float32", "float64"}, default "float32"
         Arithmetic of the torch engine (the sklearn engine computes in float64).
+    strategies : sequence of Strategy, optional
+        Continual-learning strategies (:mod:`forgetlab.strategies`), each run with every
+        schedule and seed by the continual trainer (:mod:`forgetlab.engines.continual`,
+        torch engine); the estimator is then an ``MLPRegressor`` or ``MLPClassifier``
+        with solver adam or sgd that describes the model and optimiser. A classification
+        stream always trains this way (``Naive`` if no strategy is given). The results
+        then also hold each run's stream metrics (:data:`STREAM_METRICS`).
 
     Raises
     ------
@@ -184,11 +203,15 @@ class Experiment:
     engine: str = "auto"
     threads: int | None = None
     dtype: str = "float32"
+    strategies: Sequence[Strategy] = ()
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "schedules", tuple(self.schedules))
         object.__setattr__(self, "seeds", check_seeds(self.seeds))
-        object.__setattr__(self, "engine", resolve_engine(self.engine, self.estimator))
+        if self.strategies or self.stream.kind == "classification":
+            self._check_continual()
+        else:
+            object.__setattr__(self, "engine", resolve_engine(self.engine, self.estimator))
         if self.threads is None:
             object.__setattr__(self, "threads", 1)
         if not isinstance(self.threads, int) or isinstance(self.threads, bool) or self.threads < 1:
@@ -201,8 +224,40 @@ class Experiment:
         for schedule in self.schedules:
             schedule.validate(self.stream.train_sizes, self.stream.task_names)
 
-    def runs(self) -> list[tuple[Schedule, int]]:
-        """Every (schedule, seed) pair, schedules outer; a run's id is its index here."""
+    def _check_continual(self) -> None:
+        """Strategies or a classification stream: the continual trainer, on the torch engine."""
+        from forgetlab.engines import continual
+        from forgetlab.strategies import Naive
+
+        if self.engine not in ("auto", "torch"):
+            raise invalid(
+                "engine", None, "torch or auto (strategies and classification need the torch engine)", self.engine
+            )
+        object.__setattr__(self, "engine", "torch")
+        continual.check_estimator(self.estimator)
+        strategies = tuple(self.strategies) or (Naive(),)
+        names = [strategy.name for strategy in strategies]
+        if len(set(names)) != len(names):
+            raise invalid("strategies", None, "a list of distinct strategies", names)
+        for strategy in strategies:
+            strategy.validate(self.stream)
+        object.__setattr__(self, "strategies", strategies)
+
+    @property
+    def continual(self) -> bool:
+        """True when the runs train under strategies (:mod:`forgetlab.engines.continual`)."""
+        return bool(self.strategies)
+
+    def runs(self) -> list[tuple]:
+        """Every run, schedules outer, then strategies (if any), then seeds; a run's id is its index here.
+
+        Runs are ``(schedule, seed)`` pairs, or ``(schedule, strategy, seed)`` for a
+        continual experiment.
+        """
+        if self.continual:
+            return [
+                (sch, strategy, seed) for sch in self.schedules for strategy in self.strategies for seed in self.seeds
+            ]
         return [(schedule, seed) for schedule in self.schedules for seed in self.seeds]
 
     def manifest(self) -> dict:
@@ -215,7 +270,11 @@ class Experiment:
             },
             "schedules": [schedule.to_dict() for schedule in self.schedules],
             "seeds": list(self.seeds),
-            "strategy": "naive",
+            **(
+                {"stream_kind": self.stream.kind, "strategies": [strategy.to_dict() for strategy in self.strategies]}
+                if self.continual
+                else {"strategy": "naive"}
+            ),
             "engine": self.engine,
             "threads": self.threads,
             **({"dtype": self.dtype} if self.engine == "torch" else {}),
@@ -263,13 +322,13 @@ def _tables(experiment: Experiment, results: Sequence[RunResult]) -> tuple[pd.Da
                     "run": run_id,
                     "seed": result.seed,
                     "schedule": result.schedule,
-                    "strategy": "naive",
+                    "strategy": getattr(result, "strategy", "naive"),
                     "engine": experiment.engine,
                     "epoch": np.repeat(np.arange(1, n_epochs + 1), n_tasks),
                     "samples_seen": np.repeat(result.samples_seen, n_tasks),
                     "trained": np.repeat(result.trained, n_tasks),
                     "task": np.tile(names, n_epochs),
-                    "metric": "r2",
+                    "metric": getattr(result, "metric", "r2"),
                     "value": result.scores.ravel(),
                     "diverged": result.diverged,
                 }
@@ -289,7 +348,62 @@ def _tables(experiment: Experiment, results: Sequence[RunResult]) -> tuple[pd.Da
                     }
                 )
             )
+    score_parts.extend(_stream_metric_rows(experiment, results))
     return pd.concat(score_parts, ignore_index=True), pd.concat(prediction_parts, ignore_index=True)
+
+
+#: The stream metrics of a continual run, in the results table with ``task`` "all".
+STREAM_METRICS = ("acc", "bwt", "fwt", "forgetting", "intransigence")
+
+
+def _stream_metric_rows(experiment: Experiment, results: Sequence[RunResult]) -> list[pd.DataFrame]:
+    """ACC, BWT, FWT, forgetting and intransigence of every continual run with one phase per task.
+
+    From the score matrix at the end of each phase (:func:`forgetlab.metrics.score_matrix`);
+    FWT against the untrained model's scores; intransigence against the ``cumulative``
+    strategy's run with the same schedule and seed (trained jointly on tasks 0..k in phase
+    k), when the experiment has one. Schedules whose phases are not one per task (the
+    tutorial's alternating and interspersed ones) get no rows.
+    """
+    n_tasks = len(experiment.stream)
+    matrices = {
+        (result.schedule, result.strategy, result.seed): score_matrix(result.scores, result.phase_ends)
+        for result in results
+        if getattr(result, "phase_ends", None) is not None and len(result.phase_ends) == n_tasks
+    }
+    rows = []
+    for run_id, result in enumerate(results):
+        R = matrices.get((result.schedule, getattr(result, "strategy", None), result.seed))
+        if R is None:
+            continue
+        values = {
+            "acc": average_score(R),
+            "bwt": backward_transfer(R),
+            "fwt": forward_transfer(R, result.initial_scores),
+            "forgetting": forgetting(R),
+        }
+        joint = matrices.get((result.schedule, "cumulative", result.seed))
+        if joint is not None:
+            values["intransigence"] = intransigence(R, np.diagonal(joint))
+        rows.append(
+            pd.DataFrame(
+                {
+                    "run": run_id,
+                    "seed": result.seed,
+                    "schedule": result.schedule,
+                    "strategy": result.strategy,
+                    "engine": experiment.engine,
+                    "epoch": len(result.scores),
+                    "samples_seen": result.samples_seen[-1],
+                    "trained": result.trained[-1],
+                    "task": "all",
+                    "metric": list(values),
+                    "value": [float(v) for v in values.values()],
+                    "diverged": result.diverged,
+                }
+            )
+        )
+    return rows
 
 
 def run(experiment: Experiment, *, n_jobs: int | None = None, on_run_done: Callable[[], None] | None = None) -> Results:
@@ -309,7 +423,11 @@ def run(experiment: Experiment, *, n_jobs: int | None = None, on_run_done: Calla
     Results
     """
     engine_options = {"dtype": experiment.dtype} if experiment.engine == "torch" else {}
-    results = _engine(experiment.engine).run_many(
+    if experiment.continual:
+        from forgetlab.engines import continual as engine
+    else:
+        engine = _engine(experiment.engine)
+    results = engine.run_many(
         experiment.estimator,
         experiment.stream,
         experiment.runs(),

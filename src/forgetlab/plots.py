@@ -27,8 +27,9 @@ def plot_scores(scores: pd.DataFrame, *, metric: str = "r2") -> Figure:
 
     With one seed, the curves themselves; with several, the median over seeds and a band
     from the 2.5th to the 97.5th percentile. R² is unbounded below (a forgotten task can
-    score -200 while a learned one scores 0.99), so the y axis is symmetric-logarithmic:
-    linear in [-1, 1], logarithmic beyond.
+    score -200 while a learned one scores 0.99), so its y axis is symmetric-logarithmic:
+    linear in [-1, 1], logarithmic beyond; other metrics (accuracy) are drawn linearly.
+    Several strategies get a panel per schedule and strategy.
 
     Parameters
     ----------
@@ -42,10 +43,12 @@ def plot_scores(scores: pd.DataFrame, *, metric: str = "r2") -> Figure:
     Figure
     """
     rows = scores[scores["metric"] == metric]
-    schedules = list(dict.fromkeys(rows["schedule"]))
-    figure, axes = _panels(len(schedules))
-    for ax, schedule in zip(axes, schedules, strict=True):
-        part = rows[rows["schedule"] == schedule]
+    # one panel per schedule, or per schedule and strategy when strategies are compared
+    panel = rows["schedule"] if rows["strategy"].nunique() < 2 else rows["schedule"] + " / " + rows["strategy"]
+    panels = list(dict.fromkeys(panel))
+    figure, axes = _panels(len(panels))
+    for ax, name in zip(axes, panels, strict=True):
+        part = rows[panel == name]
         n_seeds = part["seed"].nunique()
         for task in dict.fromkeys(part["task"]):
             curve = part[part["task"] == task].groupby("epoch")["value"]
@@ -55,8 +58,9 @@ def plot_scores(scores: pd.DataFrame, *, metric: str = "r2") -> Figure:
                 low, high = curve.quantile(BAND[0] / 100), curve.quantile(BAND[1] / 100)
                 ax.fill_between(median.index, low.to_numpy(), high.to_numpy(), color=line.get_color(), alpha=0.25)
         ax.axhline(0, color="grey", linewidth=0.8, linestyle=":")
-        ax.set_yscale("symlog", linthresh=1)
-        ax.set_title(f"{schedule} ({n_seeds} seed{'s' if n_seeds > 1 else ''})")
+        if metric == "r2":
+            ax.set_yscale("symlog", linthresh=1)
+        ax.set_title(f"{name} ({n_seeds} seed{'s' if n_seeds > 1 else ''})")
         ax.set_xlabel("epoch")
         ax.grid(alpha=0.3)
     label = {"r2": "R²"}.get(metric, metric)

@@ -39,14 +39,16 @@ settings are shared.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import os
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
 import torch
+from sklearn.neural_network import MLPClassifier, MLPRegressor
 
 from forgetlab.engines import sgd
-from forgetlab.engines.base import RunResult, describe_plan
+from forgetlab.engines.base import RunResult, describe_plan, run_in_batches
 from forgetlab.engines.mlp import (
     MLPSpec,
     backward,
@@ -57,13 +59,23 @@ from forgetlab.engines.mlp import (
     predict,
     weight_penalty,
 )
+from forgetlab.engines.torch import torch_threads
 from forgetlab.errors import invalid
 from forgetlab.metrics import accuracy, r2_score
 from forgetlab.schedules import Epoch, Schedule
 from forgetlab.strategies.base import Context, Minibatch, Phase, Strategy, check_choice, check_number, run_rng
 from forgetlab.tasks import Stream
 
-__all__ = ["DTYPES", "OPTIMIZERS", "ContinualResult", "model_spec", "train_continual"]
+__all__ = [
+    "DTYPES",
+    "OPTIMIZERS",
+    "ContinualResult",
+    "check_estimator",
+    "model_spec",
+    "run_many",
+    "train_continual",
+    "train_settings",
+]
 
 DTYPES = {"float32": torch.float32, "float64": torch.float64}
 OPTIMIZERS = ("adam", "sgd")
@@ -370,3 +382,67 @@ def train_continual(
         )
         for r, seed in enumerate(seeds)
     ]
+
+
+def check_estimator(estimator: object) -> None:
+    """Raise InvalidParameterError unless ``estimator`` describes a model this trainer can train.
+
+    It must be a scikit-learn ``MLPRegressor`` or ``MLPClassifier`` with ``solver`` adam
+    or sgd: its hidden layers, activation, ``alpha``, ``learning_rate_init`` and
+    ``batch_size`` describe the model and the optimiser (:func:`train_settings`).
+    """
+    if not isinstance(estimator, (MLPRegressor, MLPClassifier)):
+        raise invalid("estimator", "a continual experiment", "an MLPRegressor or MLPClassifier", estimator)
+    check_choice(estimator.solver, "solver", "a continual experiment", OPTIMIZERS)
+
+
+def train_settings(estimator: MLPRegressor | MLPClassifier, stream: Stream) -> dict:
+    """:func:`train_continual`'s model and optimiser settings, read from a scikit-learn MLP.
+
+    Examples
+    --------
+    >>> from forgetlab.tasks import split_digits
+    >>> settings = train_settings(MLPClassifier(hidden_layer_sizes=(50,), solver="adam"), split_digits())
+    >>> settings["spec"].layer_units, settings["optimizer"], settings["learning_rate"], settings["batch_size"]
+    ((64, 50, 10), 'adam', 0.001, 'auto')
+    """
+    check_estimator(estimator)
+    hidden = estimator.hidden_layer_sizes
+    hidden = (hidden,) if isinstance(hidden, int) else tuple(hidden)
+    return {
+        "spec": model_spec(stream, hidden, activation=estimator.activation, alpha=float(estimator.alpha)),
+        "optimizer": estimator.solver,
+        "learning_rate": float(estimator.learning_rate_init),
+        "batch_size": estimator.batch_size,
+    }
+
+
+def run_many(
+    estimator: MLPRegressor | MLPClassifier,
+    stream: Stream,
+    runs: Sequence[tuple[Schedule, Strategy, int]],
+    *,
+    threads: int = 1,
+    n_jobs: int | None = None,
+    dtype: str = "float32",
+    on_done: Callable[[RunResult], None] | None = None,
+) -> list[ContinualResult]:
+    """Train many ``(schedule, strategy, seed)`` runs, one batch per schedule and strategy.
+
+    The seeds of each (schedule, strategy) pair are split over ``n_jobs`` worker processes
+    (default: one per ``threads`` cores), each with ``threads`` PyTorch threads.
+
+    Returns
+    -------
+    list of ContinualResult
+        In the order of ``runs``.
+    """
+    options = {**train_settings(estimator, stream), "dtype": dtype}
+    if n_jobs is None:
+        n_jobs = max(1, (os.cpu_count() or 1) // threads)
+
+    def train(schedule: Schedule, strategy: Strategy, seeds: list[int]) -> list[ContinualResult]:
+        with torch_threads(threads):
+            return train_continual(stream=stream, schedule=schedule, strategy=strategy, seeds=seeds, **options)
+
+    return run_in_batches(train, runs, n_jobs=n_jobs, on_done=on_done)  # type: ignore[return-value]

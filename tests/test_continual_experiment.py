@@ -1,0 +1,101 @@
+"""Experiments with strategies and classification streams: tidy results, stream metrics, files."""
+
+import numpy as np
+import pytest
+from sklearn.neural_network import MLPClassifier, MLPRegressor
+
+from forgetlab import Experiment, load, run_experiment
+from forgetlab.errors import InvalidParameterError
+from forgetlab.experiment import STREAM_METRICS
+from forgetlab.schedules import Sequential
+from forgetlab.strategies import Cumulative, Naive, Replay
+from forgetlab.tasks import seasons, split_digits
+
+MODEL = MLPClassifier(hidden_layer_sizes=(32,), solver="adam", learning_rate_init=1e-2, batch_size=64)
+
+
+def digits_experiment(**changes) -> Experiment:
+    settings = dict(
+        stream=split_digits("class", n_tasks=3),
+        estimator=MODEL,
+        schedules=[Sequential(epochs_per_task=(3, 3, 3))],
+        strategies=[Naive(), Replay(buffer_size=60), Cumulative()],
+        seeds=[0, 1],
+    )
+    return Experiment(**{**settings, **changes})
+
+
+@pytest.fixture(scope="module")
+def digits(tmp_path_factory):
+    out = tmp_path_factory.mktemp("digits")
+    return run_experiment(digits_experiment(), out=out, n_jobs=1, progress=False), out
+
+
+def test_runs_are_schedules_by_strategies_by_seeds(digits):
+    results, _ = digits
+    scores = results.scores
+    per_epoch = scores[scores["task"] != "all"]
+    assert set(per_epoch["metric"]) == {"accuracy"}
+    assert per_epoch.groupby("strategy")["run"].nunique().to_dict() == {"naive": 2, "replay": 2, "cumulative": 2}
+    assert len(per_epoch) == 6 * 9 * 3  # runs x epochs x tasks
+    assert per_epoch["value"].between(0, 1).all()
+
+
+def test_stream_metrics_are_rows_computed_from_the_score_matrix(digits):
+    results, _ = digits
+    scores = results.scores
+    stream_rows = scores[scores["task"] == "all"]
+    naive = stream_rows[stream_rows["strategy"] == "naive"]
+    assert set(naive["metric"]) == set(STREAM_METRICS)
+    for run, rows in naive.groupby("run"):
+        values = rows.set_index("metric")["value"]
+        run_scores = scores[(scores["run"] == run) & (scores["task"] != "all")]
+        final = run_scores[run_scores["epoch"] == 9]["value"]
+        assert values["acc"] == pytest.approx(final.mean())
+        # after its own phase, task 0 scored R[0, 0]; at the end R[2, 0]
+        task0 = run_scores[run_scores["task"] == run_scores["task"].iloc[0]].set_index("epoch")["value"]
+        assert values["forgetting"] >= (task0[3] + 0 - task0[9]) / 2 - 1e-12
+    cumulative = stream_rows[(stream_rows["strategy"] == "cumulative") & (stream_rows["metric"] == "intransigence")]
+    np.testing.assert_array_equal(cumulative["value"], 0.0)  # against itself
+
+
+def test_class_incremental_naive_forgets_and_replay_remembers(digits):
+    results, _ = digits
+    acc = results.scores.query("metric == 'acc'").groupby("strategy")["value"].mean()
+    assert acc["naive"] < 0.5 < acc["replay"] < acc["cumulative"]
+
+
+def test_files_on_disk(digits):
+    results, out = digits
+    assert (out / "scores.png").stat().st_size > 0
+    assert not (out / "predictions.png").exists()  # no curve to draw for digits
+    loaded = load(out)
+    assert len(loaded) == len(results.scores)
+    manifest = results.manifest
+    assert manifest["stream_kind"] == "classification"
+    assert [s["name"] for s in manifest["strategies"]] == ["naive", "replay", "cumulative"]
+
+
+def test_a_regression_stream_with_a_strategy_scores_r2():
+    experiment = Experiment(
+        stream=seasons(),
+        estimator=MLPRegressor(hidden_layer_sizes=(16,), solver="adam", learning_rate_init=1e-2),
+        schedules=[Sequential(epochs_per_task=(5, 5))],
+        strategies=[Naive()],
+        seeds=[0],
+    )
+    scores = run_experiment(experiment, n_jobs=1, progress=False).scores
+    assert set(scores["metric"]) == {"r2", *STREAM_METRICS} - {"intransigence"}
+
+
+@pytest.mark.parametrize(
+    ("changes", "field"),
+    [
+        ({"engine": "sklearn"}, "'engine'"),
+        ({"estimator": MLPClassifier(solver="lbfgs")}, "'solver'"),
+        ({"strategies": [Naive(), Naive()]}, "'strategies'"),
+    ],
+)
+def test_bad_continual_experiments_name_the_field(changes, field):
+    with pytest.raises(InvalidParameterError, match=field):
+        digits_experiment(**changes)
