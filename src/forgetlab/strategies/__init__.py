@@ -3,7 +3,10 @@
 - :class:`Naive`: fine-tuning (the lower bound);
 - :class:`Joint`, :class:`Cumulative`: offline and cumulative training (upper bounds);
 - :class:`Replay`: experience replay from a reservoir or class-balanced memory;
-- :class:`EWC`, :class:`OnlineEWC`: elastic weight consolidation.
+- :class:`EWC`, :class:`OnlineEWC`: elastic weight consolidation;
+- :class:`SI`: synaptic intelligence;
+- :class:`LwF`: learning without forgetting (distillation from the previous model);
+- :class:`AGEM`: averaged gradient episodic memory (gradient projection).
 
 The contract (settings, state, hooks and the order the trainer calls them) is in
 :mod:`forgetlab.strategies.base`; the trainer is
@@ -16,20 +19,26 @@ from collections.abc import Mapping
 from dataclasses import fields
 
 from forgetlab.errors import invalid
+from forgetlab.strategies.agem import AGEM, project_gradient
 from forgetlab.strategies.base import Context, Minibatch, Phase, Strategy, run_rng
 from forgetlab.strategies.basic import Cumulative, Joint, Naive
 from forgetlab.strategies.buffers import BUFFERS, ClassBalancedBuffer, ReservoirBuffer
 from forgetlab.strategies.ewc import EWC, OnlineEWC, fisher_diagonal
+from forgetlab.strategies.lwf import LwF, distillation
 from forgetlab.strategies.replay import Replay
+from forgetlab.strategies.si import SI
 
 __all__ = [
+    "AGEM",
     "BUFFERS",
     "EWC",
+    "SI",
     "STRATEGIES",
     "ClassBalancedBuffer",
     "Context",
     "Cumulative",
     "Joint",
+    "LwF",
     "Minibatch",
     "Naive",
     "OnlineEWC",
@@ -37,13 +46,17 @@ __all__ = [
     "Replay",
     "ReservoirBuffer",
     "Strategy",
+    "distillation",
     "fisher_diagonal",
     "make_strategy",
+    "project_gradient",
     "run_rng",
 ]
 
 #: Every strategy by name.
-STRATEGIES: dict[str, type[Strategy]] = {cls.name: cls for cls in (Naive, Joint, Cumulative, Replay, EWC, OnlineEWC)}
+STRATEGIES: dict[str, type[Strategy]] = {
+    cls.name: cls for cls in (Naive, Joint, Cumulative, Replay, EWC, OnlineEWC, SI, LwF, AGEM)
+}
 
 
 def make_strategy(name: str, settings: Mapping[str, object] | None = None) -> Strategy:
