@@ -3,6 +3,7 @@
 import numpy as np
 import pytest
 import torch
+from test_engine_torch import poisoned_stream
 
 from forgetlab import InvalidParameterError
 from forgetlab.engines.continual import ContinualResult, model_spec, train_continual
@@ -19,7 +20,7 @@ from forgetlab.engines.mlp import (
 from forgetlab.metrics import score_matrix
 from forgetlab.schedules import Interspersed, Sequential
 from forgetlab.strategies import Joint, Naive, Replay
-from forgetlab.tasks import Stream, Task, seasons, split_digits
+from forgetlab.tasks import seasons, split_digits
 
 F64 = torch.float64
 R, N, C = 3, 7, 5
@@ -239,21 +240,6 @@ def test_split_digits_class_il_over_ten_seeds():
     assert naive < 0.30
     assert replay >= 0.70
     assert joint >= 0.90
-
-
-def poisoned_stream() -> Stream:
-    """Summer and autumn, with one summer training target so large that squaring it overflows float32."""
-    clean = seasons()
-    summer = clean.tasks[0]
-    y = summer.y_train.copy()
-    y[0] = 3e38
-    poisoned = Task(name="summer", x_train=summer.x_train, y_train=y, x_test=summer.x_test, y_test=summer.y_test)
-    return Stream(
-        tasks=(poisoned, clean.tasks[1]),
-        name="poisoned",
-        input_offset=clean.input_offset,
-        input_scale=clean.input_scale,
-    )
 
 
 def test_a_diverging_run_is_flagged_frozen_and_leaves_the_others_untouched():

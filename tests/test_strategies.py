@@ -225,6 +225,9 @@ SETTINGS = [
     ("replay", {"buffer_size": 40, "buffer": "class_balanced", "replay_batch_size": 16}),
     ("ewc", {"ewc_lambda": 100.0}),
     ("online_ewc", {"ewc_lambda": 100.0, "fisher": "empirical"}),
+    ("si", {"c": 1.0}),
+    ("lwf", {"temperature": 2.0, "alpha": 1.0}),
+    ("agem", {"memory_size": 40, "sample_size": 16}),
 ]
 
 
@@ -241,6 +244,7 @@ def test_a_run_in_a_batch_equals_the_run_alone_bitwise(name, settings, scenario)
         np.testing.assert_array_equal(result.params, alone.params)
         np.testing.assert_array_equal(result.scores, alone.scores)
         np.testing.assert_array_equal(result.initial_scores, alone.initial_scores)
+    assert len({r.params.tobytes() for r in batch}) == 3  # the runs are distinct
 
 
 @pytest.mark.parametrize(("name", "settings"), [("replay", {"buffer_size": 30}), ("online_ewc", {})])

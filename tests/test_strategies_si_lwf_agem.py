@@ -306,31 +306,13 @@ def test_agem_reference_gradient_is_the_memory_loss_gradient(scenario):
     assert (torch.linalg.vecdot(grad, ref) < 0).any() and not torch.equal(edited, grad)
 
 
-# ---- batch invariance ----------------------------------------------------------------------
-
-SETTINGS = [
-    ("si", {"c": 1.0}),
-    ("lwf", {"temperature": 2.0, "alpha": 1.0}),
-    ("agem", {"memory_size": 40, "sample_size": 16}),
-]
+# ---- batch invariance (classification: tests/test_strategies.py) ----------------------------
 
 
-@pytest.mark.parametrize(("name", "settings_"), SETTINGS)
-@pytest.mark.parametrize("scenario", ["task", "class"])
-def test_a_run_in_a_batch_equals_the_run_alone_bitwise(name, settings_, scenario):
-    stream = split_digits(scenario, n_tasks=3)
-    spec = model_spec(stream, (32,))
-    strategy = make_strategy(name, settings_)
-    schedule = Sequential(epochs_per_task=(2, 1, 2))
-    batch = train_continual(spec, stream, schedule, strategy, [3, 1, 4], batch_size=64)
-    for result in batch:
-        (alone,) = train_continual(spec, stream, schedule, strategy, [result.seed], batch_size=64)
-        np.testing.assert_array_equal(result.params, alone.params)
-        np.testing.assert_array_equal(result.scores, alone.scores)
-    assert len({r.params.tobytes() for r in batch}) == 3
-
-
-@pytest.mark.parametrize(("name", "settings_"), SETTINGS)
+@pytest.mark.parametrize(
+    ("name", "settings_"),
+    [("si", {"c": 1.0}), ("lwf", {"temperature": 2.0, "alpha": 1.0}), ("agem", {"memory_size": 40, "sample_size": 16})],
+)
 def test_regression_runs_are_batch_invariant_too(name, settings_):
     stream = friedman_drift(n_tasks=2, n_samples=80)
     spec = model_spec(stream, (16,))

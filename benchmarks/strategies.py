@@ -1,0 +1,85 @@
+"""Every strategy on split digits (three scenarios) and on four seasons: final scores and runs per second.
+
+    .venv/bin/python benchmarks/strategies.py            # 10 seeds (the one to quote)
+    .venv/bin/python benchmarks/strategies.py --quick    # 3 seeds, fewer epochs
+
+Split digits: scikit-learn's 8x8 digits as 5 tasks of 2 classes, an MLP 64-100-10 (ReLU),
+Adam (learning rate 1e-3, minibatches of 128), 30 epochs per task in order, the pattern of
+van de Ven & Tolias (2019, "Three scenarios for continual learning") on split MNIST.
+Seasons: winter, spring, summer, autumn in order, an MLP 1-100-100-1, Adam (1e-2,
+minibatches of 32), 100 epochs per season; R² instead of accuracy.
+
+For each strategy: the final average score over tasks (ACC, mean and standard deviation
+over seeds), backward transfer (BWT), forgetting, and the time to train all seeds as one
+batch in this process with one PyTorch thread (runs per second).
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+
+import numpy as np
+import torch
+
+from forgetlab.engines.continual import model_spec, train_continual
+from forgetlab.metrics import average_score, backward_transfer, forgetting, score_matrix
+from forgetlab.schedules import Sequential
+from forgetlab.strategies import AGEM, EWC, SI, Cumulative, Joint, LwF, Naive, OnlineEWC, Replay, Strategy
+from forgetlab.tasks import Stream, seasons, split_digits
+
+STRATEGIES: list[Strategy] = [
+    Naive(),
+    EWC(),
+    OnlineEWC(),
+    SI(),
+    LwF(),
+    AGEM(),
+    Replay(buffer_size=200),
+    Replay(buffer_size=200, buffer="class_balanced"),
+    Cumulative(),
+    Joint(),
+]
+
+
+def label(strategy: Strategy) -> str:
+    """A short name: the strategy's, with the buffer for replay."""
+    return f"replay ({strategy.buffer})" if isinstance(strategy, Replay) else strategy.name
+
+
+def measure(stream: Stream, hidden: tuple[int, ...], epochs: int, seeds: list[int], **options) -> None:
+    """Print one row per strategy that can run on ``stream``."""
+    spec = model_spec(stream, hidden)
+    schedule = Sequential(epochs_per_task=(epochs,) * len(stream))
+    print(f"{'strategy':<24} {'ACC':>15} {'BWT':>8} {'forgetting':>10} {'seconds':>8} {'runs/s':>7}")
+    for strategy in STRATEGIES:
+        if isinstance(strategy, Replay) and strategy.buffer == "class_balanced" and stream.kind != "classification":
+            continue
+        start = time.perf_counter()
+        results = train_continual(spec, stream, schedule, strategy, seeds, **options)
+        seconds = time.perf_counter() - start
+        matrices = np.stack([score_matrix(r.scores, r.phase_ends) for r in results])
+        acc, bwt, forgot = average_score(matrices), backward_transfer(matrices), forgetting(matrices)
+        print(
+            f"{label(strategy):<24} {np.mean(acc):>7.3f} ± {np.std(acc):.3f} {np.mean(bwt):>8.3f}"
+            f" {np.mean(forgot):>10.3f} {seconds:>8.1f} {len(seeds) / seconds:>7.2f}"
+        )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="3 seeds, a third of the epochs")
+    args = parser.parse_args()
+    torch.set_num_threads(1)
+    seeds = list(range(3 if args.quick else 10))
+    scale = 3 if args.quick else 1
+    for scenario in ("class", "task", "domain"):
+        print(f"\nsplit digits, {scenario}-incremental, {len(seeds)} seeds, accuracy")
+        measure(split_digits(scenario), (100,), 30 // scale, seeds, learning_rate=1e-3, batch_size=128)
+    print(f"\nseasons winter-spring-summer-autumn, {len(seeds)} seeds, R²")
+    year = seasons(["winter", "spring", "summer", "autumn"])
+    measure(year, (100, 100), 100 // scale, seeds, learning_rate=1e-2, batch_size=32)
+
+
+if __name__ == "__main__":
+    main()
