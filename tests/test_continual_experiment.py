@@ -2,6 +2,7 @@
 
 import numpy as np
 import pytest
+from sklearn.linear_model import SGDClassifier, SGDRegressor
 from sklearn.neural_network import MLPClassifier, MLPRegressor
 
 from forgetlab import Experiment, load, run_experiment
@@ -99,3 +100,42 @@ def test_a_regression_stream_with_a_strategy_scores_r2():
 def test_bad_continual_experiments_name_the_field(changes, field):
     with pytest.raises(InvalidParameterError, match=field):
         digits_experiment(**changes)
+
+
+@pytest.mark.parametrize(
+    "estimator",
+    [
+        SGDClassifier(loss="log_loss"),
+        SGDClassifier(),
+        MLPClassifier(hidden_layer_sizes=(32,), activation="tanh", learning_rate_init=0.005, batch_size=32),
+    ],
+)
+def test_the_sklearn_engine_trains_classifiers_on_schedules(estimator):
+    """Schedules only, on the scikit-learn engine: accuracy, and task-IL predictions in the task's head."""
+    stream = split_digits("task", n_tasks=3)
+    experiment = Experiment(
+        stream=stream,
+        estimator=estimator,
+        schedules=[Sequential(epochs_per_task=(5, 5, 5))],
+        seeds=[0, 1],
+        engine="sklearn",  # auto would take the MLPClassifier to the continual trainer
+    )
+    assert experiment.engine == "sklearn" and not experiment.continual
+    results = run_experiment(experiment, n_jobs=1, progress=False)
+    scores = results.scores
+    assert set(scores["metric"]) == {"accuracy"} and scores["value"].between(0, 1).all()
+    for task in stream.tasks:
+        predicted = results.predictions.loc[results.predictions["task"] == task.name, "y_pred"]
+        assert set(predicted) <= set(task.classes)
+    last_task = scores[(scores["epoch"] == 15) & (scores["task"] == stream.tasks[-1].name)]
+    assert last_task["value"].min() > 0.75  # two digits in one head: easy once trained
+
+
+def test_a_regressor_on_a_classification_stream_is_refused():
+    with pytest.raises(InvalidParameterError, match="'estimator'"):
+        Experiment(
+            stream=split_digits("task", n_tasks=2),
+            estimator=SGDRegressor(),
+            schedules=[Sequential(epochs_per_task=(1, 1))],
+            seeds=[0],
+        )

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
-from sklearn.base import BaseEstimator
+from sklearn.base import BaseEstimator, is_classifier
 
 from forgetlab.engines import ENGINE_CHOICES
 from forgetlab.engines import sklearn as sklearn_engine
@@ -175,8 +175,10 @@ class Experiment:
         schedule and seed by the continual trainer (:mod:`forgetlab.engines.continual`,
         torch engine); the estimator is then an ``MLPRegressor`` or ``MLPClassifier``
         with solver adam or sgd that describes the model and optimiser. A classification
-        stream always trains this way (``Naive`` if no strategy is given). The results
-        then also hold each run's stream metrics (:data:`STREAM_METRICS`).
+        stream trains this way too (``Naive`` if no strategy is given) unless the
+        engine is sklearn or the estimator is another classifier with ``partial_fit``
+        (e.g. ``SGDClassifier``): the scikit-learn engine then trains it, schedules only.
+        Continual runs' results also hold their stream metrics (:data:`STREAM_METRICS`).
 
     Raises
     ------
@@ -208,10 +210,12 @@ class Experiment:
     def __post_init__(self) -> None:
         object.__setattr__(self, "schedules", tuple(self.schedules))
         object.__setattr__(self, "seeds", check_seeds(self.seeds))
-        if self.strategies or self.stream.kind == "classification":
+        if self.strategies or (self.stream.kind == "classification" and self._continual_can_train()):
             self._check_continual()
         else:
             object.__setattr__(self, "engine", resolve_engine(self.engine, self.estimator))
+            if self.stream.kind == "classification" and not is_classifier(self.estimator):
+                raise invalid("estimator", None, "a classifier for a classification stream", self.estimator)
         if self.threads is None:
             object.__setattr__(self, "threads", 1)
         if not isinstance(self.threads, int) or isinstance(self.threads, bool) or self.threads < 1:
@@ -223,6 +227,18 @@ class Experiment:
             raise invalid("schedules", None, "a non-empty list of distinct schedules", names)
         for schedule in self.schedules:
             schedule.validate(self.stream.train_sizes, self.stream.task_names)
+
+    def _continual_can_train(self) -> bool:
+        """Whether the continual trainer takes this experiment (engine torch or auto, a model it knows)."""
+        from forgetlab.engines import continual
+
+        if self.engine == "sklearn":
+            return False
+        try:
+            continual.check_estimator(self.estimator)
+        except InvalidParameterError:
+            return self.engine == "torch"  # then _check_continual names what is wrong
+        return True
 
     def _check_continual(self) -> None:
         """Strategies or a classification stream: the continual trainer, on the torch engine."""
@@ -328,7 +344,7 @@ def _tables(experiment: Experiment, results: Sequence[RunResult]) -> tuple[pd.Da
                     "samples_seen": np.repeat(result.samples_seen, n_tasks),
                     "trained": np.repeat(result.trained, n_tasks),
                     "task": np.tile(names, n_epochs),
-                    "metric": getattr(result, "metric", "r2"),
+                    "metric": result.metric,
                     "value": result.scores.ravel(),
                     "diverged": result.diverged,
                 }

@@ -23,7 +23,8 @@ class RunResult:
     seed : int
     schedule : str
     scores : ndarray of shape (n_epochs, n_tasks)
-        R² of every task's whole test set after every epoch; NaN after divergence.
+        Every task's score (``metric``) on its whole test set after every epoch; NaN
+        after divergence.
     samples_seen : ndarray of shape (n_epochs,)
         Training samples seen up to and including each epoch.
     trained : list of str
@@ -33,8 +34,11 @@ class RunResult:
     n_fun : ndarray of shape (n_epochs,) or None
         Loss-and-gradient evaluations in each epoch, where the engine knows them
         (scikit-learn does not report them).
+    metric : {"r2", "accuracy"}
+        What ``scores`` hold: R² for regression streams, accuracy for classification.
     predictions : list of ndarray
-        The final model's predictions on each task's test set.
+        The final model's predictions on each task's test set (labels for
+        classification).
     diverged : bool
         True if the estimator produced non-finite weights or scores (overflowing
         predictions); the run stops there and that epoch's and later scores are NaN.
@@ -49,6 +53,7 @@ class RunResult:
     predictions: list[np.ndarray]
     diverged: bool
     n_fun: np.ndarray | None = None
+    metric: str = "r2"
 
 
 def describe_plan(stream: Stream, plan: list[Epoch]) -> tuple[np.ndarray, list[str]]:

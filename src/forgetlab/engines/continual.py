@@ -95,8 +95,6 @@ class ContinualResult(RunResult):
     ----------
     strategy : str
         The strategy's name.
-    metric : {"accuracy", "r2"}
-        What ``scores`` hold.
     initial_scores : ndarray of shape (n_tasks,)
         Every task's score of the untrained model (the ``b`` of forward transfer).
     phase_ends : ndarray of shape (n_phases,)
@@ -108,7 +106,6 @@ class ContinualResult(RunResult):
     """
 
     strategy: str
-    metric: str
     initial_scores: np.ndarray
     phase_ends: np.ndarray
     params: np.ndarray

@@ -29,7 +29,7 @@ from threadpoolctl import threadpool_limits
 
 from forgetlab.engines.base import RunResult, collect_in_order, describe_plan
 from forgetlab.errors import invalid
-from forgetlab.metrics import r2_score
+from forgetlab.metrics import accuracy, r2_score
 from forgetlab.schedules import Schedule
 from forgetlab.tasks import Stream
 
@@ -53,7 +53,9 @@ def check_estimator(estimator: object) -> None:
     """Raise InvalidParameterError unless ``estimator`` can be trained by this engine.
 
     It must be a scikit-learn estimator whose ``partial_fit`` is available (for
-    ``MLPRegressor``: any solver; ``MLPClassifier`` refuses lbfgs).
+    ``MLPRegressor``: any solver; ``MLPClassifier`` refuses lbfgs). Classifiers train on
+    classification streams with every class declared in the first call (one output per
+    class of the stream, no training masks); the scenario's masks apply when scoring.
     """
     if not isinstance(estimator, BaseEstimator) or not hasattr(estimator, "partial_fit"):
         raise invalid("estimator", "the sklearn engine", "a scikit-learn estimator with partial_fit", estimator)
@@ -102,34 +104,37 @@ def train_run(
     """
     plan = schedule.plan(stream.train_sizes, np.random.RandomState(seed))
     model = clone(estimator).set_params(random_state=seed)
+    classify = stream.kind == "classification"
+    fit_options = {"classes": np.arange(stream.n_classes)} if classify else {}
     n_tasks = len(stream)
     scores = np.full((len(plan), n_tasks), np.nan)
     n_iter = np.zeros(len(plan), dtype=np.int64)
     samples_seen, trained = describe_plan(stream, plan)
+    newest = np.maximum.accumulate([max(t for t, _ in epoch) for epoch in plan])
     diverged = False
+    outputs: list[np.ndarray] = []
     with threadpool_limits(limits=threads), warnings.catch_warnings(), np.errstate(over="ignore", invalid="ignore"):
         warnings.simplefilter("ignore", ConvergenceWarning)
         for e, epoch in enumerate(plan):
             x, y = stream.training_batch(epoch)
             try:
-                model.partial_fit(x, y)
+                model.partial_fit(x, y, **fit_options)
             except ValueError as error:  # "Solver produced non-finite parameter weights"
                 if "non-finite" not in str(error):
                     raise
                 diverged = True
                 break
             n_iter[e] = getattr(model, "n_iter_", 0)
-            outputs = [model.predict(task.x_test) for task in stream.tasks]
-            epoch_scores = [r2_score(task.y_test, output) for task, output in zip(stream.tasks, outputs, strict=True)]
+            outputs = [_predict(model, stream, j, int(newest[e])) for j in range(n_tasks)]
+            score = accuracy if classify else r2_score
+            epoch_scores = [score(task.y_test, output) for task, output in zip(stream.tasks, outputs, strict=True)]
             # non-finite predictions, or finite ones so large that the squared error overflows
             # (a NaN score alone means constant targets: undefined, not diverged)
             if not all(np.isfinite(output).all() for output in outputs) or np.isinf(epoch_scores).any():
                 diverged = True
                 break
             scores[e] = epoch_scores
-        predictions = [
-            model.predict(task.x_test) if not diverged else np.full(task.n_test, np.nan) for task in stream.tasks
-        ]
+        predictions = outputs if not diverged else [np.full(task.n_test, np.nan) for task in stream.tasks]
     return RunResult(
         seed=seed,
         schedule=schedule.name,
@@ -139,7 +144,26 @@ def train_run(
         n_iter=n_iter,
         predictions=predictions,
         diverged=diverged,
+        metric="accuracy" if classify else "r2",
     )
+
+
+def _predict(model: BaseEstimator, stream: Stream, task: int, newest: int) -> np.ndarray:
+    """The fitted model's outputs on a task's test set; for classification the label it
+    prefers among the scenario's evaluation classes (:meth:`Stream.eval_classes`), as floats.
+    """
+    x = stream[task].x_test
+    if stream.kind != "classification":
+        return model.predict(x)
+    scores = model.predict_proba(x) if hasattr(model, "predict_proba") else model.decision_function(x)
+    if scores.ndim == 1:  # a binary decision function: the score of class 1
+        scores = np.stack([-scores, scores], axis=1)
+    classes = stream.eval_classes(task, newest)
+    if classes is not None:
+        allowed = np.zeros(scores.shape[1], dtype=bool)
+        allowed[list(classes)] = True
+        scores = np.where(allowed, scores, -np.inf)
+    return model.classes_[np.argmax(scores, axis=1)].astype(float)
 
 
 def run_many(

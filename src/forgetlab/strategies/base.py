@@ -186,20 +186,17 @@ class Context:
         return self.active_units[newest]
 
     def eval_mask(self, task: int, newest: int) -> torch.Tensor | None:
-        """The output units a prediction on task ``task``'s test set chooses from.
+        """The output units (C,) a prediction on task ``task``'s test set chooses from, or None for all.
 
-        - task-incremental: the task's classes (its head);
-        - domain-incremental and regression: None (every unit);
-        - class-incremental: every class seen so far (``newest`` the newest task trained,
-          -1 before training) together with the evaluated task's own classes, so that a
-          task not trained yet is scored on a head that can express its labels.
+        :meth:`forgetlab.tasks.Stream.eval_classes` as a mask (``newest``: the newest task
+        trained, -1 before training).
         """
-        if self.active_units is None or self.stream.scenario == "domain":
+        classes = self.stream.eval_classes(task, newest)
+        if classes is None:
             return None
-        if self.stream.scenario == "task":
-            return self.active_units[task]
-        own = self.task_units[task]
-        return own if newest < 0 else own | self.active_units[newest]
+        mask = torch.zeros(self.spec.n_outputs, dtype=torch.bool)
+        mask[list(classes)] = True
+        return mask
 
     def gather(self, index: np.ndarray) -> tuple[torch.Tensor, torch.Tensor, np.ndarray]:
         """Inputs (..., d), targets (...) and tasks (...) of the samples at global ``index`` (any shape)."""

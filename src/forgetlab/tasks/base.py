@@ -231,6 +231,30 @@ class Stream:
         seen = set().union(*(task.classes for task in self.tasks[: task_index + 1]))
         return tuple(sorted(int(c) for c in seen))
 
+    def eval_classes(self, task_index: int, newest: int) -> tuple[int, ...] | None:
+        """The output units a prediction on a task's test set chooses from, for every engine.
+
+        - task-incremental: the task's own classes (its head);
+        - domain-incremental: all units (returned as None, like regression);
+        - class-incremental: every class seen so far (``newest``: the newest task trained,
+          -1 before any training) together with the evaluated task's own classes, so that
+          a task not trained yet is scored on a head that can express its labels.
+
+        Examples
+        --------
+        >>> from forgetlab.tasks import split_digits
+        >>> split_digits("class").eval_classes(3, newest=1)
+        (0, 1, 2, 3, 6, 7)
+        >>> split_digits("task").eval_classes(3, newest=1), split_digits("domain").eval_classes(3, newest=1)
+        ((6, 7), None)
+        """
+        if self.kind == "regression" or self.scenario == "domain":
+            return None
+        own = self.active_classes(task_index) if self.scenario == "task" else tuple(self.tasks[task_index].classes)
+        if self.scenario == "task" or newest < 0:
+            return tuple(sorted(int(c) for c in own))
+        return tuple(sorted(set(own) | set(self.active_classes(newest))))
+
     def denormalise(self, x: np.ndarray) -> np.ndarray:
         """Map model inputs back to the original input units (e.g. days), for plots."""
         return np.asarray(x) * self.input_scale + self.input_offset
