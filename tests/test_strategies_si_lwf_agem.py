@@ -293,12 +293,12 @@ def test_agem_reference_gradient_is_the_memory_loss_gradient(scenario):
     state = strategy.start(context)
     params = init_params(context.spec, list(context.seeds), dtype=F64)
     grad = torch.randn(params.shape, generator=torch.Generator().manual_seed(0), dtype=F64)
-    assert strategy.edit_gradient(state, params, grad) is grad, "empty memory: unchanged"
+    index = np.stack([np.arange(5) + context.offsets[2]] * 2)
+    batch = minibatch(context, index, 2)
+    assert strategy.edit_gradient(state, batch, params, grad) is grad, "empty memory: unchanged"
     for t in (0, 1):
         strategy.end_phase(state, params, whole_task(context, t))
-    index = np.stack([np.arange(5) + context.offsets[2]] * 2)
-    strategy.output_term(state, minibatch(context, index, 2), torch.zeros(0))
-    edited = strategy.edit_gradient(state, params, grad)
+    edited = strategy.edit_gradient(state, batch, params, grad)
     memory = np.stack([state.contents(r) for r in range(2)])
     x, y, tasks = context.gather(memory)
     _, ref = loss_and_grad(context.spec, params, x, y, mask=context.train_mask(tasks, 2))

@@ -235,7 +235,7 @@ def _step(
     term = strategy.penalty(state, params)
     if term is not None:
         loss, grad = loss + term[0], grad + term[1]
-    grad = strategy.edit_gradient(state, params, grad)
+    grad = strategy.edit_gradient(state, batch, params, grad)
     before = params.clone() if strategy.uses_params_before else params
     optimizer.update(params, grad)
     strategy.after_step(state, before, params, grad)

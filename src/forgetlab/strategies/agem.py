@@ -80,8 +80,6 @@ class AGEMState:
         ``run_rng(seed, AGEM_RNG)`` per run: memory fills and reference draws.
     memory : list of dict
         Per run, task -> global indices (in the order drawn; a prefix is a uniform sample).
-    newest : int
-        The newest task of the current step (for the class-incremental training mask).
     tasks : list of int
         The tasks in memory, sorted.
     """
@@ -89,7 +87,6 @@ class AGEMState:
     context: Context
     rngs: list[np.random.RandomState]
     memory: list[dict[int, np.ndarray]]
-    newest: int = 0
     tasks: list[int] = field(default_factory=list)
 
     def contents(self, run: int) -> np.ndarray:
@@ -131,8 +128,7 @@ class AGEM(Strategy):
     Per run: memory fills and reference draws use ``run_rng(seed, 3)`` and the dot
     products are over each run's parameters, so a run gives the same result alone or in
     a batch. The class-incremental mask of the reference batch is that of the current
-    step; the strategy reads the step's newest task in :meth:`output_term`, which the
-    trainer calls before :meth:`edit_gradient`.
+    step.
 
     References
     ----------
@@ -162,12 +158,9 @@ class AGEM(Strategy):
             memory=[{} for _ in context.seeds],
         )
 
-    def output_term(self, state: AGEMState, batch: Minibatch, output: torch.Tensor) -> None:
-        """No loss; records the step's newest task for :meth:`edit_gradient`."""
-        state.newest = batch.newest
-        return None
-
-    def edit_gradient(self, state: AGEMState, params: torch.Tensor, grad: torch.Tensor) -> torch.Tensor:
+    def edit_gradient(
+        self, state: AGEMState, batch: Minibatch, params: torch.Tensor, grad: torch.Tensor
+    ) -> torch.Tensor:
         """The gradient projected against the memory's average gradient (unchanged while the memory is empty)."""
         if not state.tasks:
             return grad
@@ -178,7 +171,7 @@ class AGEM(Strategy):
         draws = zip(contents, state.rngs, strict=True)
         index = np.stack([held[rng.choice(len(held), k, replace=False)] for held, rng in draws])
         x, y, tasks = context.gather(index)
-        _, ref = loss_and_grad(context.spec, params, x, y, mask=context.train_mask(tasks, state.newest))
+        _, ref = loss_and_grad(context.spec, params, x, y, mask=context.train_mask(tasks, batch.newest))
         return project_gradient(grad, ref)
 
     def end_phase(self, state: AGEMState, params: torch.Tensor, phase: Phase) -> None:

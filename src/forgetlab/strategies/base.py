@@ -25,7 +25,7 @@ Order of the calls (:func:`forgetlab.engines.continual.train_continual`):
       ``output_term(state, batch, output)`` adds a loss on the outputs and its derivative
       (e.g. LwF's distillation); backward pass; scikit-learn's weight penalty;
    c. ``penalty(state, params)`` adds a loss and its gradient (EWC, SI);
-   d. ``edit_gradient(state, params, grad)`` -> the gradient the optimiser uses (A-GEM);
+   d. ``edit_gradient(state, batch, params, grad)`` -> the gradient the optimiser uses (A-GEM);
    e. the optimiser's step; runs with non-finite parameters are flagged and frozen;
    f. ``after_step(state, params_before, params, grad)`` (SI's path integral);
    g. ``observe(state, index)`` with the minibatch's stream samples only (not the
@@ -295,8 +295,8 @@ class Strategy:
         """An extra loss on the parameters (R, P): ``(loss (R,), gradient (R, P))``, or None."""
         return None
 
-    def edit_gradient(self, state: Any, params: torch.Tensor, grad: torch.Tensor) -> torch.Tensor:
-        """The gradient (R, P) the optimiser uses (default: ``grad``)."""
+    def edit_gradient(self, state: Any, batch: Minibatch, params: torch.Tensor, grad: torch.Tensor) -> torch.Tensor:
+        """The gradient (R, P) the optimiser uses on ``batch`` (default: ``grad``)."""
         return grad
 
     def after_step(self, state: Any, params_before: torch.Tensor, params: torch.Tensor, grad: torch.Tensor) -> None:
