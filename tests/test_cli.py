@@ -127,3 +127,13 @@ def test_help_does_not_import_the_numerical_stack():
     code = "import sys; from forgetlab.cli import _build_parser; _build_parser(); print('sklearn' in sys.modules)"
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert done.stdout.strip() == "False"
+
+
+def test_compare_is_a_command_with_its_own_help(capsys):
+    assert exit_code(["--help"]) == 0
+    assert "compare" in capsys.readouterr().out
+    assert exit_code(["compare", "--help"]) == 0
+    out = capsys.readouterr().out
+    assert "--between {schedule,strategy}" in out and "--epoch" in out and "Holm" in out
+    assert exit_code(["compare"]) == 2
+    assert "the following arguments are required: DIR" in capsys.readouterr().err

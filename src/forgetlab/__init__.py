@@ -22,7 +22,9 @@ _EXPORTS = {
     "Results": "forgetlab.experiment",
     "ForgetlabError": "forgetlab.errors",
     "InvalidParameterError": "forgetlab.errors",
+    "compare": "forgetlab.stats",
     "final_scores": "forgetlab.stats",
+    "summarise": "forgetlab.stats",
     "load": "forgetlab.store",
     "run_experiment": "forgetlab.api",
     "tutorial": "forgetlab.api",
@@ -34,9 +36,11 @@ __all__ = [
     "ForgetlabError",
     "InvalidParameterError",
     "Results",
+    "compare",
     "final_scores",
     "load",
     "run_experiment",
+    "summarise",
     "tutorial",
     "tutorial_experiment",
 ]
@@ -45,7 +49,7 @@ if TYPE_CHECKING:
     from forgetlab.api import run_experiment, tutorial, tutorial_experiment
     from forgetlab.errors import ForgetlabError, InvalidParameterError
     from forgetlab.experiment import Experiment, Results
-    from forgetlab.stats import final_scores
+    from forgetlab.stats import compare, final_scores, summarise
     from forgetlab.store import load
 
 

@@ -73,7 +73,39 @@ def _build_parser() -> argparse.ArgumentParser:
     )
     tutorial.add_argument("--jobs", type=int, help="worker processes (default: cores / threads)")
     tutorial.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    compare = commands.add_parser(
+        "compare",
+        help="compare schedules or strategies over seeds (paired Wilcoxon tests)",
+        description="Load an experiment's results and compare every two schedules (or strategies) on one "
+        "metric at one epoch: runs are paired by seed, each pair of levels gets a Wilcoxon signed-rank test, "
+        "p-values are Holm-adjusted over all the comparisons printed, and the effect size is the "
+        "matched-pairs rank-biserial correlation. Also prints each level's mean over seeds with a "
+        "95%% bootstrap interval.",
+    )
+    compare.add_argument("dir", metavar="DIR", help="an experiment's output directory (holding results.parquet)")
+    compare.add_argument(
+        "--between", choices=("schedule", "strategy"), default="schedule", help="what to compare (default: schedule)"
+    )
+    compare.add_argument("--metric", help="r2, accuracy, acc, bwt, ... (default: the per-task score, r2 or accuracy)")
+    compare.add_argument("--task", help="compare on this task only (default: every task)")
+    compare.add_argument(
+        "--epoch", type=_epoch, default="last", help="last (each run's last epoch; default) or an epoch number"
+    )
+    compare.add_argument("--levels", type=_names, help="compare only these levels, e.g. sequential,alternating")
     return parser
+
+
+def _epoch(text: str) -> str | int:
+    """``last`` or an int >= 1, for ``--epoch``."""
+    if text == "last":
+        return text
+    try:
+        epoch = int(text)
+    except ValueError:
+        epoch = 0
+    if epoch < 1:
+        raise argparse.ArgumentTypeError(f"--epoch must be 'last' or an int >= 1; got {text!r}")
+    return epoch
 
 
 def _format_table(table: pd.DataFrame, n_seeds: int) -> str:
@@ -89,6 +121,74 @@ def _format_table(table: pd.DataFrame, n_seeds: int) -> str:
     widths = [max(len(line[i]) for line in lines) for i in range(len(header))]
     rows = ("  ".join(cell.ljust(width) for cell, width in zip(line, widths, strict=True)) for line in lines)
     return "\n".join(row.rstrip() for row in rows)
+
+
+def _align(lines: list[list[str]], right: Sequence[bool]) -> str:
+    """Rows of cells as text in aligned columns (numbers right-aligned), two spaces apart."""
+    widths = [max(len(line[i]) for line in lines) for i in range(len(lines[0]))]
+    text = (
+        "  ".join(cell.rjust(w) if r else cell.ljust(w) for cell, w, r in zip(line, widths, right, strict=True))
+        for line in lines
+    )
+    return "\n".join(row.rstrip() for row in text)
+
+
+def _number(value: float, digits: int = 3) -> str:
+    """``digits`` decimals, or two significant digits for values too small to show them."""
+    if value != value:
+        return "nan"
+    return f"{value:.2g}" if 0 < abs(value) < 10**-digits else f"{value:.{digits}f}"
+
+
+def _p(value: float) -> str:
+    """A p-value: three decimals, or two significant digits below 0.01."""
+    return "nan" if value != value else f"{value:.2g}" if value < 0.01 else f"{value:.3f}"
+
+
+def _compare(args: argparse.Namespace) -> int:
+    from forgetlab.stats import at_epoch, compare, summarise
+    from forgetlab.store import load
+
+    scores = load(args.dir)
+    table = compare(
+        scores, between=args.between, metric=args.metric, task=args.task, epoch=args.epoch, levels=args.levels
+    )
+    rows = at_epoch(scores, metric=args.metric, task=args.task, epoch=args.epoch, owner="compare")
+    levels = list(dict.fromkeys(table["a"].tolist() + table["b"].tolist()))
+    rows = rows[rows[args.between].isin(levels)]
+    metric = str(rows["metric"].iloc[0])
+    strata = list(table.columns[: table.columns.get_loc("a")])
+    summary = summarise(rows, metric=metric, by=[*strata, args.between])
+    when = "each run's last epoch" if args.epoch == "last" else f"epoch {args.epoch}"
+
+    print(f"{metric} at {when}, over seeds: mean with 95% bootstrap interval (seeds resampled)")
+    lines = [[*strata, args.between, "seeds", "mean", "95% interval", "median", "diverged"]]
+    for row in summary.itertuples(index=False):
+        record = row._asdict()
+        lines.append(
+            [str(record[c]) for c in [*strata, args.between]]
+            + [str(record["n_seeds"]), _number(record["mean"])]
+            + [f"[{_number(record['low'])}, {_number(record['high'])}]", _number(record["median"])]
+            + [str(record["n_diverged"])]
+        )
+    print(_align(lines, [False] * (len(strata) + 1) + [True, True, False, True, True]))
+
+    n_tests = int(table["p_value"].notna().sum())
+    print()
+    print(
+        f"Paired by seed, difference a - b: Wilcoxon signed-rank test, p Holm-adjusted over {n_tests} "
+        f"test{'s' if n_tests != 1 else ''}; r = matched-pairs rank-biserial correlation (> 0: a higher)"
+    )
+    lines = [[*strata, "a", "b", "pairs", "median a-b", "W", "p", "p Holm", "r", "note"]]
+    for row in table.itertuples(index=False):
+        record = row._asdict()
+        lines.append(
+            [str(record[c]) for c in [*strata, "a", "b"]]
+            + [str(record["n_pairs"]), _number(record["median_difference"]), _number(record["statistic"], 1)]
+            + [_p(record["p_value"]), _p(record["p_holm"]), _number(record["rank_biserial"], 2), record["note"]]
+        )
+    print(_align(lines, [False] * (len(strata) + 2) + [True] * 6 + [False]))
+    return 0
 
 
 def _tutorial(args: argparse.Namespace) -> int:
@@ -137,7 +237,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     from forgetlab.errors import ForgetlabError
 
     try:
-        return _tutorial(args)
+        return {"tutorial": _tutorial, "compare": _compare}[args.command](args)
     except ForgetlabError as error:
         print(f"forgetlab: error: {error}", file=sys.stderr)
         return 2

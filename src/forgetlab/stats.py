@@ -1,14 +1,70 @@
-"""Aggregation over seeds: what a conclusion needs beyond one run."""
+r"""Aggregation over seeds: what a conclusion needs beyond one run.
+
+Two questions are answered here, with seeds as the unit of replication (every seed is an
+independent repetition of the whole run: initialisation, sampling order, task draws):
+
+- *How large is a score, and how sure are we?* :func:`summarise` gives, per group of runs,
+  the number of seeds, the mean and median over seeds and a percentile bootstrap interval
+  of the mean (:func:`bootstrap_interval`). :func:`final_scores` and :func:`seed_band`
+  describe the spread of the seeds themselves (median and central 95% of seeds).
+- *Is one schedule (or strategy) better than another?* :func:`compare` pairs runs by seed
+  and applies the Wilcoxon signed-rank test to every pair of levels, with Holm's
+  correction over the family of tests (:func:`holm`) and the matched-pairs rank-biserial
+  correlation as effect size (:func:`rank_biserial`).
+
+NaN values (diverged runs, undefined scores) are never silently averaged: they are left
+out and counted.
+
+References
+----------
+Efron, B. & Tibshirani, R. J. (1993). *An Introduction to the Bootstrap*. Chapman & Hall.
+Wilcoxon, F. (1945). Individual comparisons by ranking methods. *Biometrics Bulletin* 1(6), 80-83.
+Holm, S. (1979). A simple sequentially rejective multiple test procedure. *Scandinavian
+Journal of Statistics* 6(2), 65-70.
+Kerby, D. S. (2014). The simple difference formula: an approach to teaching nonparametric
+correlation. *Comprehensive Psychology* 3, 11.IT.3.1.
+"""
 
 from __future__ import annotations
+
+from collections.abc import Sequence
+from itertools import combinations
+from numbers import Integral
+from typing import Literal
 
 import numpy as np
 import pandas as pd
 
-__all__ = ["final_scores", "seed_band"]
+from forgetlab.errors import invalid
+
+__all__ = [
+    "at_epoch",
+    "bootstrap_interval",
+    "compare",
+    "final_scores",
+    "holm",
+    "rank_biserial",
+    "seed_band",
+    "summarise",
+]
 
 #: The central interval reported over seeds: 2.5th to 97.5th percentile.
 BAND = (2.5, 97.5)
+
+#: The groups :func:`summarise` reports by default: one row per curve point.
+SUMMARY_BY = ("schedule", "strategy", "task", "epoch")
+
+#: The columns :func:`compare` can compare levels of; the other one is held fixed.
+BETWEEN = ("schedule", "strategy")
+
+#: The alternatives of :func:`compare`, as in :func:`scipy.stats.wilcoxon`.
+ALTERNATIVES = ("two-sided", "greater", "less")
+
+#: The per-task score metrics; the stream metrics (``task == "all"``) are the others.
+TASK_METRICS = ("r2", "accuracy")
+
+#: Groups per matrix product in the bootstrap, to bound memory (groups x resamples floats).
+_CHUNK = 256
 
 
 def seed_band(values: np.ndarray | pd.Series) -> tuple[float, float, float]:
@@ -45,10 +101,516 @@ def final_scores(scores: pd.DataFrame, metric: str = "r2") -> pd.DataFrame:
     DataFrame
         Index (schedule, task) in the order they first appear; columns ``median, low,
         high, n_seeds`` where ``[low, high]`` is the central 95% range over seeds.
+
+    See Also
+    --------
+    summarise : the mean over seeds with a bootstrap interval of the mean.
     """
     rows = scores[scores["metric"] == metric]
     last = rows[rows["epoch"] == rows.groupby("run")["epoch"].transform("max")]
     groups = last.groupby(["schedule", "task"], sort=False)["value"]
     table = groups.apply(lambda v: pd.Series(seed_band(v), index=["median", "low", "high"])).unstack()
     table["n_seeds"] = groups.size()
+    return table
+
+
+# --------------------------------------------------------------------------------------
+# The bootstrap interval of a mean over seeds
+
+
+def _check_bootstrap(confidence: float, n_resamples: int, seed: int, owner: str) -> None:
+    if isinstance(confidence, bool) or not isinstance(confidence, int | float) or not 0 < confidence < 1:
+        raise invalid("confidence", owner, "a number in (0, 1), e.g. 0.95", confidence)
+    if isinstance(n_resamples, bool) or not isinstance(n_resamples, Integral) or n_resamples < 1:
+        raise invalid("n_resamples", owner, "an int >= 1", n_resamples)
+    if isinstance(seed, bool) or not isinstance(seed, Integral) or seed < 0:
+        raise invalid("seed", owner, "an int >= 0", seed)
+
+
+def _bootstrap_mean_intervals(values: np.ndarray, confidence: float, n_resamples: int, seed: int) -> np.ndarray:
+    """Percentile bootstrap intervals of the mean of each row of ``values`` (shape (G, n), no NaN).
+
+    Resampling ``n`` seeds with replacement is drawing multinomial counts ``w`` (summing to
+    ``n``); the resample mean is ``w @ x / n``. All rows share one set of ``n_resamples``
+    count vectors, drawn from a generator seeded by ``(seed, n)``: a row's interval depends
+    only on its own values, ``confidence``, ``n_resamples`` and ``seed``.
+    """
+    n_groups, n = values.shape
+    rng = np.random.default_rng([int(seed), n])
+    counts = rng.multinomial(n, np.full(n, 1.0 / n), size=n_resamples).astype(float)  # (B, n)
+    tail = 50.0 * (1.0 - confidence)
+    out = np.empty((n_groups, 2))
+    for start in range(0, n_groups, _CHUNK):
+        block = values[start : start + _CHUNK]
+        means = block @ counts.T / n  # (g, B): the bootstrap distribution of each row's mean
+        interval = np.percentile(means, [tail, 100.0 - tail], axis=1).T
+        # a resample mean lies in [min, max] of the row; clip away rounding (e.g. constant rows)
+        out[start : start + _CHUNK] = np.clip(interval, block.min(axis=1)[:, None], block.max(axis=1)[:, None])
+    return out
+
+
+def bootstrap_interval(
+    values: np.ndarray | pd.Series | Sequence[float],
+    *,
+    confidence: float = 0.95,
+    n_resamples: int = 2000,
+    seed: int = 0,
+) -> tuple[float, float]:
+    r"""Percentile bootstrap interval of the mean of per-seed values.
+
+    Method (Efron & Tibshirani 1993, ch. 13): draw ``n_resamples`` resamples of the ``n``
+    values with replacement, compute each resample's mean :math:`\bar x^*_b`, and report
+    the :math:`\alpha/2` and :math:`1 - \alpha/2` percentiles of
+    :math:`\{\bar x^*_1, \dots, \bar x^*_B\}`, with :math:`\alpha = 1 - \text{confidence}`.
+    Each value is one seed's, so seeds are the unit of resampling. The interval is
+    deterministic given ``seed`` (and ``n``); it always lies within the range of the values.
+
+    With few seeds the percentile interval is too narrow (it covers less often than its
+    nominal level: with 20 normal seeds a nominal 95% interval covers about 93% of the
+    time; with 5 seeds far less); with one seed it is that seed's value, twice.
+
+    Parameters
+    ----------
+    values : array-like of float
+        One value per seed. NaN values (diverged runs) are left out.
+    confidence : float, default 0.95
+        The nominal coverage, in (0, 1).
+    n_resamples : int, default 2000
+        The number of bootstrap resamples :math:`B`.
+    seed : int, default 0
+        Seeds the resampling.
+
+    Returns
+    -------
+    (low, high) : tuple of float
+        NaN, NaN if no value is finite.
+
+    Examples
+    --------
+    Two seeds, 0 and 1: a resample's mean is 0, 0.5 or 1 with probabilities 1/4, 1/2 and
+    1/4, so the central 95% of resample means runs from 0 to 1, and the central 40% is 0.5.
+
+    >>> bootstrap_interval([0.0, 1.0])
+    (0.0, 1.0)
+    >>> bootstrap_interval([0.0, 1.0], confidence=0.4)
+    (0.5, 0.5)
+    """
+    _check_bootstrap(confidence, n_resamples, seed, "bootstrap_interval")
+    array = np.asarray(values, dtype=float).ravel()
+    array = array[~np.isnan(array)]
+    if array.size == 0:
+        return (np.nan, np.nan)
+    low, high = _bootstrap_mean_intervals(array[None, :], confidence, n_resamples, seed)[0]
+    return float(low), float(high)
+
+
+def _check_table(scores: pd.DataFrame, columns: Sequence[str], owner: str) -> None:
+    if not isinstance(scores, pd.DataFrame):
+        raise invalid("scores", owner, "a results table (a DataFrame, e.g. forgetlab.load(OUT))", type(scores).__name__)
+    missing = [column for column in columns if column not in scores.columns]
+    if missing:
+        raise invalid("scores", owner, f"a results table with columns {', '.join(columns)}", f"missing {missing}")
+
+
+def _check_metric(scores: pd.DataFrame, metric: str, owner: str) -> None:
+    available = sorted(str(m) for m in pd.unique(scores["metric"]))
+    if metric not in available:
+        raise invalid("metric", owner, f"one of {', '.join(available) or '(none: the table is empty)'}", metric)
+
+
+def summarise(
+    scores: pd.DataFrame,
+    *,
+    metric: str | None = None,
+    by: Sequence[str] = SUMMARY_BY,
+    confidence: float = 0.95,
+    n_resamples: int = 2000,
+    seed: int = 0,
+) -> pd.DataFrame:
+    r"""Per group of runs: the number of seeds, the mean and median over seeds, and a bootstrap interval.
+
+    Within each group (by default one schedule, strategy, task and epoch: one point of a
+    curve), each seed contributes one value: its row's value, or the mean of its rows if
+    the group holds several (e.g. ``by`` without ``"task"`` averages a seed's tasks). The
+    seeds' values :math:`x_1, \dots, x_n` give
+
+    - ``mean`` :math:`\bar x = \frac1n \sum_i x_i` and ``median``;
+    - ``[low, high]``: the percentile bootstrap interval of the mean (Efron & Tibshirani
+      1993), resampling *seeds* with replacement (see :func:`bootstrap_interval`): it
+      says how precisely the seeds pin down the expected score, not how much seeds
+      vary (for that, see :func:`seed_band`).
+
+    NaN values (a diverged run, an undefined score) are excluded before anything is
+    computed; a seed whose values in the group are all NaN is not counted in ``n_seeds``
+    but in ``n_diverged``. A group whose seeds all diverged has ``n_seeds == 0`` and NaN
+    statistics.
+
+    The computation is vectorised: groups with the same number of seeds share one set of
+    ``n_resamples`` resampling patterns, drawn from a generator seeded by ``(seed, n)``, so
+    a group's interval depends only on its own values (not on row order, nor on the other
+    groups in the table, up to rounding in the last digit) and is the same on every call.
+
+    Parameters
+    ----------
+    scores : DataFrame
+        The tidy results table (``forgetlab.load(OUT)``) or a subset of its rows.
+    metric : str, optional
+        Summarise only this metric's rows (e.g. "r2", "accuracy", "bwt"). By default every
+        metric, and ``"metric"`` is added in front of ``by``.
+    by : sequence of str, default ("schedule", "strategy", "task", "epoch")
+        The columns whose combinations form the groups.
+    confidence : float, default 0.95
+        The nominal coverage of the interval.
+    n_resamples : int, default 2000
+        Bootstrap resamples per group.
+    seed : int, default 0
+        Seeds the resampling.
+
+    Returns
+    -------
+    DataFrame
+        One row per group, in the order groups first appear: the ``by`` columns, then
+        ``n_seeds, n_diverged, mean, median, low, high``.
+
+    Raises
+    ------
+    InvalidParameterError
+        If ``metric`` is not in the table, a ``by`` column does not exist, or a
+        bootstrap parameter is out of range.
+
+    Examples
+    --------
+    >>> scores = pd.DataFrame({"schedule": "sequential", "seed": [1, 2, 3],
+    ...                        "metric": "r2", "value": [0.5, 1.0, np.nan]})
+    >>> summarise(scores, metric="r2", by=["schedule"])
+         schedule  n_seeds  n_diverged  mean  median  low  high
+    0  sequential        2           1  0.75    0.75  0.5   1.0
+    """
+    owner = "summarise"
+    _check_bootstrap(confidence, n_resamples, seed, owner)
+    if isinstance(by, str) or not all(isinstance(column, str) for column in by):
+        raise invalid("by", owner, "a sequence of column names, e.g. ['schedule', 'task']", by)
+    by = list(dict.fromkeys(by))
+    if metric is None and "metric" not in by and "metric" in scores:
+        by = ["metric", *by]
+    _check_table(scores, ["seed", "value", *(["metric"] if metric is not None else [])], owner)
+    unknown = [column for column in by if column not in scores.columns]
+    if unknown:
+        raise invalid("by", owner, f"columns of the table ({', '.join(map(str, scores.columns))})", unknown)
+    rows = scores
+    if metric is not None:
+        _check_metric(scores, metric, owner)
+        rows = scores[scores["metric"] == metric]
+    keys = by if "seed" in by else [*by, "seed"]
+    # one value per seed and group: NaN only if all of the seed's rows in the group are NaN
+    per_seed = rows.groupby(keys, sort=False, dropna=False)["value"].mean().reset_index()
+    columns = [*by, "n_seeds", "n_diverged", "mean", "median", "low", "high"]
+    if per_seed.empty:
+        return pd.DataFrame(columns=columns)
+    codes = per_seed.groupby(by, sort=False, dropna=False).ngroup().to_numpy()
+    groups = per_seed[by].drop_duplicates().reset_index(drop=True)
+    n_groups = len(groups)
+    order = np.lexsort((per_seed["seed"].to_numpy(), codes))  # by group, then by seed
+    values = per_seed["value"].to_numpy(dtype=float)[order]
+    bounds = np.searchsorted(codes[order], np.arange(n_groups + 1))
+
+    stats = np.full((n_groups, 4), np.nan)  # mean, median, low, high
+    n_seeds = np.zeros(n_groups, dtype=int)
+    n_diverged = np.zeros(n_groups, dtype=int)
+    by_size: dict[int, list[tuple[int, np.ndarray]]] = {}
+    for g in range(n_groups):
+        group = values[bounds[g] : bounds[g + 1]]
+        finite = group[~np.isnan(group)]
+        n_seeds[g], n_diverged[g] = finite.size, group.size - finite.size
+        if finite.size:
+            stats[g, 0], stats[g, 1] = finite.mean(), np.median(finite)
+            by_size.setdefault(finite.size, []).append((g, finite))
+    for members in by_size.values():
+        index = np.array([g for g, _ in members])
+        matrix = np.stack([finite for _, finite in members])
+        stats[index, 2:] = _bootstrap_mean_intervals(matrix, confidence, n_resamples, seed)
+
+    table = groups.copy()
+    table["n_seeds"] = n_seeds
+    table["n_diverged"] = n_diverged
+    for j, name in enumerate(("mean", "median", "low", "high")):
+        table[name] = stats[:, j]
+    return table
+
+
+# --------------------------------------------------------------------------------------
+# Paired comparisons between schedules or strategies
+
+
+def at_epoch(
+    scores: pd.DataFrame,
+    *,
+    metric: str | None = None,
+    task: str | None = None,
+    epoch: int | Literal["last"] = "last",
+    owner: str = "at_epoch",
+) -> pd.DataFrame:
+    """The rows of one metric (and optionally one task) at one epoch of every run.
+
+    Parameters
+    ----------
+    scores : DataFrame
+        The tidy results table.
+    metric : str, optional
+        Default: the table's per-task score ("r2" or "accuracy"), if it has exactly one.
+    task : str, optional
+        Keep only this task's rows; by default every task. The stream metrics (acc, bwt,
+        fwt, forgetting, intransigence) have the single task "all".
+    epoch : "last" or int, default "last"
+        ``"last"``: each run's last epoch (runs of different schedules may train for
+        different numbers of epochs); an int: that epoch (runs without it are left out).
+    owner : str, default "at_epoch"
+        The function named in error messages.
+
+    Returns
+    -------
+    DataFrame
+        The selected rows, in their original order.
+
+    Raises
+    ------
+    InvalidParameterError
+        If the metric, the task or the epoch is not in the table; the message lists
+        what is.
+    """
+    _check_table(scores, ["run", "seed", "epoch", "task", "metric", "value"], owner)
+    if metric is None:
+        present = [m for m in TASK_METRICS if (scores["metric"] == m).any()]
+        if len(present) != 1:
+            available = sorted(str(m) for m in pd.unique(scores["metric"]))
+            raise invalid("metric", owner, f"given, one of {', '.join(available) or '(none: empty table)'}", metric)
+        metric = present[0]
+    _check_metric(scores, metric, owner)
+    rows = scores[scores["metric"] == metric]
+    if task is not None:
+        tasks = [str(t) for t in pd.unique(rows["task"])]
+        if task not in tasks:
+            raise invalid("task", owner, f"one of {', '.join(tasks)} (for metric {metric!r})", task)
+        rows = rows[rows["task"] == task]
+    if isinstance(epoch, str) and epoch == "last":
+        return rows[rows["epoch"] == rows.groupby("run")["epoch"].transform("max")]
+    first, last = int(rows["epoch"].min()), int(rows["epoch"].max())
+    if isinstance(epoch, bool) or not isinstance(epoch, Integral) or not (rows["epoch"] == epoch).any():
+        raise invalid("epoch", owner, f"'last' or an epoch of the {metric!r} rows, in [{first}, {last}]", epoch)
+    return rows[rows["epoch"] == epoch]
+
+
+def holm(p_values: np.ndarray | Sequence[float]) -> np.ndarray:
+    r"""Holm–Bonferroni adjusted p-values (Holm 1979): step-down, monotone.
+
+    With the :math:`m` finite p-values sorted, :math:`p_{(1)} \le \dots \le p_{(m)}`, the
+    adjusted p-values are
+
+    .. math:: \tilde p_{(i)} = \min\Bigl(1, \max_{j \le i} (m - j + 1)\, p_{(j)}\Bigr),
+
+    returned in the input's order. Rejecting every hypothesis with
+    :math:`\tilde p \le \alpha` controls the family-wise error rate at :math:`\alpha`
+    under any dependence between the tests. NaN p-values (tests that could not be done)
+    stay NaN and are not counted in :math:`m`.
+
+    Parameters
+    ----------
+    p_values : array-like of float
+        Raw p-values of one family of tests.
+
+    Returns
+    -------
+    ndarray
+        Adjusted p-values, same shape; each is >= its raw p-value, and they are ordered
+        like the raw ones.
+
+    Examples
+    --------
+    Sorted: 0.01, 0.03, 0.04 → 3 × 0.01, 2 × 0.03, max(0.06, 1 × 0.04):
+
+    >>> holm([0.01, 0.04, 0.03]).round(6).tolist()
+    [0.03, 0.06, 0.06]
+    """
+    p = np.asarray(p_values, dtype=float)
+    adjusted = np.full(p.shape, np.nan)
+    flat, out = p.ravel(), adjusted.reshape(-1)
+    finite = np.flatnonzero(~np.isnan(flat))
+    m = finite.size
+    if m:
+        order = finite[np.argsort(flat[finite], kind="stable")]
+        steps = (m - np.arange(m)) * flat[order]
+        out[order] = np.minimum(1.0, np.maximum.accumulate(steps))
+    return adjusted
+
+
+def rank_biserial(differences: np.ndarray | Sequence[float]) -> float:
+    r"""The matched-pairs rank-biserial correlation of paired differences (Kerby 2014).
+
+    Rank the non-zero :math:`|d_i|` (average ranks for ties; zero differences are
+    dropped, as in the Wilcoxon test), let :math:`R_+` and :math:`R_-` be the rank sums of
+    the positive and negative differences; then, by the simple difference formula,
+
+    .. math:: r = \frac{R_+ - R_-}{R_+ + R_-} = \frac{R_+ - R_-}{n(n+1)/2},
+
+    with :math:`n` non-zero differences: the share of rank mass favouring :math:`a`
+    minus the share favouring :math:`b`, in [-1, 1]. :math:`r = 1` when every
+    :math:`a > b`, 0 when the ranks balance.
+
+    Parameters
+    ----------
+    differences : array-like of float
+        Paired differences :math:`d_i = a_i - b_i`; NaN values are left out.
+
+    Returns
+    -------
+    float
+        NaN if no difference is non-zero.
+
+    Examples
+    --------
+    d = (1, -2, 3, 4): ranks 1, 2, 3, 4; R+ = 1 + 3 + 4 = 8, R- = 2, r = 6 / 10.
+
+    >>> rank_biserial([1.0, -2.0, 3.0, 4.0])
+    0.6
+    """
+    from scipy.stats import rankdata
+
+    d = np.asarray(differences, dtype=float).ravel()
+    d = d[~np.isnan(d) & (d != 0)]
+    if d.size == 0:
+        return float("nan")
+    ranks = rankdata(np.abs(d))
+    plus, minus = ranks[d > 0].sum(), ranks[d < 0].sum()
+    return float((plus - minus) / (plus + minus))
+
+
+def compare(
+    scores: pd.DataFrame,
+    *,
+    between: str = "schedule",
+    metric: str | None = None,
+    task: str | None = None,
+    epoch: int | Literal["last"] = "last",
+    levels: Sequence[str] | None = None,
+    alternative: str = "two-sided",
+) -> pd.DataFrame:
+    r"""Paired comparisons between every two levels of ``between``, over seeds.
+
+    The runs of two levels ``a`` and ``b`` (e.g. two schedules) are paired by seed within
+    each combination of the other grouping columns (the other of schedule/strategy, and
+    the task): runs of different levels must share seeds to be paired, and seeds present
+    in only one of the two (or NaN, e.g. diverged, in either) are dropped. On the
+    :math:`n` pairs, with :math:`d_i = a_i - b_i`, the table reports
+
+    - ``median_difference``: the median of :math:`d_i`;
+    - ``statistic``, ``p_value``: the Wilcoxon signed-rank test (Wilcoxon 1945) of
+      :func:`scipy.stats.wilcoxon` with its defaults (zero differences dropped; exact
+      null distribution for :math:`n \le 50` without ties or zeros, else as scipy
+      decides). For "two-sided" the statistic is :math:`\min(R_+, R_-)`, otherwise
+      :math:`R_+`;
+    - ``p_holm``: Holm-adjusted p-values (:func:`holm`) over the family of all the tests
+      in the returned table (every pair of levels in every combination of the other
+      columns); to adjust per task instead, call once per task;
+    - ``rank_biserial``: the effect size :math:`r = (R_+ - R_-)/(R_+ + R_-)`
+      (:func:`rank_biserial`, Kerby 2014), positive when ``a`` tends to score higher.
+
+    A pair with fewer than 2 common seeds gets NaN ``statistic`` and p-values and a
+    ``note`` (the descriptive columns are still filled when there is one pair); a pair
+    whose differences are all zero gets statistic 0, p-value 1 (no evidence of a
+    difference) and a note. Such pairs never raise.
+    If a seed has several rows for one level and combination (e.g. tables of two engines
+    concatenated), their mean is its value.
+
+    Parameters
+    ----------
+    scores : DataFrame
+        The tidy results table.
+    between : {"schedule", "strategy"}, default "schedule"
+        The column whose levels are compared.
+    metric : str, optional
+        Default: the per-task score ("r2" or "accuracy"). Stream metrics (e.g. "bwt")
+        are compared on their task "all".
+    task : str, optional
+        Compare on this task only; default every task.
+    epoch : "last" or int, default "last"
+        Each run's last epoch, or a given epoch (see :func:`at_epoch`).
+    levels : sequence of str, optional
+        Compare only these levels, in this order; default every level, in the order they
+        first appear.
+    alternative : {"two-sided", "greater", "less"}, default "two-sided"
+        "greater": ``a`` scores higher than ``b`` (the differences are shifted upwards).
+
+    Returns
+    -------
+    DataFrame
+        One row per combination of the other columns and pair ``(a, b)``: the other
+        columns, then ``a, b, n_pairs, median_difference, statistic, p_value, p_holm,
+        rank_biserial, note`` (``note`` is "" when the test was done).
+
+    Raises
+    ------
+    InvalidParameterError
+        If ``between``, ``alternative``, the metric, task, epoch or a level is not
+        allowed, or fewer than two levels are left to compare.
+
+    Examples
+    --------
+    >>> scores = pd.DataFrame({
+    ...     "run": range(6), "seed": [1, 2, 3] * 2, "epoch": 1, "task": "t", "metric": "r2",
+    ...     "schedule": ["a"] * 3 + ["b"] * 3, "strategy": "naive",
+    ...     "value": [0.9, 0.8, 0.7, 0.5, 0.6, 0.2]})
+    >>> table = compare(scores)
+    >>> table[["a", "b", "n_pairs", "median_difference", "p_value", "rank_biserial"]].round(3)
+       a  b  n_pairs  median_difference  p_value  rank_biserial
+    0  a  b        3                0.4     0.25            1.0
+    """
+    from scipy.stats import wilcoxon
+
+    owner = "compare"
+    if between not in BETWEEN:
+        raise invalid("between", owner, f"one of {', '.join(BETWEEN)}", between)
+    if alternative not in ALTERNATIVES:
+        raise invalid("alternative", owner, f"one of {', '.join(ALTERNATIVES)}", alternative)
+    _check_table(scores, [*BETWEEN, "seed"], owner)
+    rows = at_epoch(scores, metric=metric, task=task, epoch=epoch, owner=owner)
+    present = [str(level) for level in pd.unique(rows[between])]
+    if levels is None:
+        levels = present
+    else:
+        if isinstance(levels, str):
+            raise invalid("levels", owner, f"a list of {between}s, e.g. {', '.join(present[:2])}", levels)
+        levels = list(dict.fromkeys(levels))
+        for level in levels:
+            if level not in present:
+                raise invalid("levels", owner, f"a list of {between}s among {', '.join(present)}", levels)
+    if len(levels) < 2 and len(present) >= 2:
+        raise invalid("levels", owner, f"two or more of {', '.join(present)}", levels)
+    if len(levels) < 2:
+        raise invalid(
+            "between", owner, f"a column with two or more levels to compare ({between} has only {levels})", between
+        )
+    rows = rows[rows[between].isin(levels)]
+    strata = [column for column in BETWEEN if column != between] + ["task"]
+
+    records = []
+    for key, group in rows.groupby(strata, sort=False):
+        wide = group.groupby([between, "seed"])["value"].mean().unstack(between)  # seeds x levels
+        for a, b in combinations(levels, 2):
+            record = dict(zip(strata, key, strict=True)) | {"a": a, "b": b}
+            paired = a in wide.columns and b in wide.columns
+            d = (wide[a] - wide[b]).dropna().to_numpy() if paired else np.empty(0)
+            record |= {"n_pairs": d.size, "median_difference": np.median(d) if d.size else np.nan}
+            record |= {"statistic": np.nan, "p_value": np.nan, "rank_biserial": rank_biserial(d), "note": ""}
+            if d.size < 2:
+                record["note"] = f"fewer than 2 common seeds ({d.size})"
+            elif not d.any():
+                record |= {"statistic": 0.0, "p_value": 1.0, "note": "all paired differences are zero"}
+            else:
+                test = wilcoxon(d, alternative=alternative)
+                record |= {"statistic": float(test.statistic), "p_value": float(test.pvalue)}
+            records.append(record)
+    columns = [*strata, "a", "b", "n_pairs", "median_difference", "statistic", "p_value", "p_holm"]
+    columns += ["rank_biserial", "note"]
+    table = pd.DataFrame.from_records(records, columns=[c for c in columns if c != "p_holm"])
+    table.insert(columns.index("p_holm"), "p_holm", holm(table["p_value"].to_numpy(dtype=float)))
     return table
