@@ -118,37 +118,34 @@ def main() -> None:
     peak = matmul_peak(1024 if args.quick else 2048)
     blas = max((i["num_threads"] for i in threadpool_info() if i["user_api"] == "blas"), default=1)
     print(f"mode: {'quick' if args.quick else 'full'}; cores: {cores}; float32 matrix-product peak: {peak:.1f} GFLOP/s")
-    timings = [time_engine("sklearn, 1 seed, 1 BLAS thread", experiment(range(42, 43), "sklearn"), threads=1, n_jobs=1)]
+    sklearn_one = time_engine(
+        "sklearn, 1 seed, 1 BLAS thread", experiment(range(42, 43), "sklearn"), threads=1, n_jobs=1
+    )
+    timings = [sklearn_one]
     if not args.quick:
         timings.append(
             time_engine(
                 f"sklearn, 1 seed, {blas} BLAS threads", experiment(range(42, 43), "sklearn"), threads=blas, n_jobs=1
             )
         )
-    timings.append(
-        time_engine(f"torch, 1 seed, {cores} threads", experiment(range(42, 43), "torch"), threads=cores, n_jobs=1)
+    torch_one = time_engine(
+        f"torch, 1 seed, {cores} threads", experiment(range(42, 43), "torch"), threads=cores, n_jobs=1
     )
-    timings.append(
-        time_engine(
-            f"sklearn, {many} seeds, {cores} processes", experiment(range(many), "sklearn"), threads=1, n_jobs=cores
-        )
+    sklearn_many = time_engine(
+        f"sklearn, {many} seeds, {cores} processes", experiment(range(many), "sklearn"), threads=1, n_jobs=cores
     )
-    timings.append(
-        time_engine(
-            f"torch, {many} seeds, {cores} processes", experiment(range(many), "torch"), threads=1, n_jobs=cores
-        )
+    torch_many = time_engine(
+        f"torch, {many} seeds, {cores} processes", experiment(range(many), "torch"), threads=1, n_jobs=cores
     )
+    timings += [torch_one, sklearn_many, torch_many]
 
     header = f"{'':<34} {'seeds':>5} {'seconds':>9} {'s/seed':>8} {'runs/s':>7} {'L-BFGS its':>10}"
     print(f"{header} {'GFLOP/s':>8}  {'peak':>5}")
     for timing in timings:
         print(timing.row(peak))
-    by_label = {t.label.split(",")[0] + str(t.seeds): t for t in timings}
-    one = by_label["torch1"].seconds / by_label["sklearn1"].seconds
-    print(f"1 seed: torch is {1 / one:.2f}x the speed of scikit-learn with one BLAS thread")
-    ratio = (by_label[f"torch{many}"].runs / by_label[f"torch{many}"].seconds) / (
-        by_label[f"sklearn{many}"].runs / by_label[f"sklearn{many}"].seconds
-    )
+    speed = sklearn_one.seconds / torch_one.seconds
+    print(f"1 seed: torch is {speed:.2f}x the speed of scikit-learn with one BLAS thread")
+    ratio = (torch_many.runs / torch_many.seconds) / (sklearn_many.runs / sklearn_many.seconds)
     print(f"{many} seeds: torch throughput is {ratio:.2f}x scikit-learn's at its best")
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(f"peak RSS of this process: {rss:.0f} MB (worker processes not included)")

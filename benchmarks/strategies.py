@@ -10,7 +10,8 @@ Seasons: winter, spring, summer, autumn in order, an MLP 1-100-100-1, Adam (1e-2
 minibatches of 32), 100 epochs per season; R² instead of accuracy.
 
 For each strategy: the final average score over tasks (ACC, mean and standard deviation
-over seeds), backward transfer (BWT), forgetting, and the time to train all seeds as one
+over seeds), backward transfer (BWT) and forgetting (not for joint training, which has a
+single phase), and the time to train all seeds as one
 batch in this process with one PyTorch thread (runs per second).
 """
 
@@ -58,8 +59,11 @@ def measure(stream: Stream, hidden: tuple[int, ...], epochs: int, seeds: list[in
         start = time.perf_counter()
         results = train_continual(spec, stream, schedule, strategy, seeds, **options)
         seconds = time.perf_counter() - start
-        matrices = np.stack([score_matrix(r.scores, r.phase_ends) for r in results])
-        acc, bwt, forgot = average_score(matrices), backward_transfer(matrices), forgetting(matrices)
+        if len(results[0].phase_ends) == len(stream):
+            matrices = np.stack([score_matrix(r.scores, r.phase_ends) for r in results])
+            acc, bwt, forgot = average_score(matrices), backward_transfer(matrices), forgetting(matrices)
+        else:  # joint: one phase, no matrix; ACC from the final scores
+            acc, bwt, forgot = np.array([r.scores[-1].mean() for r in results]), np.nan, np.nan
         print(
             f"{label(strategy):<24} {np.mean(acc):>7.3f} ± {np.std(acc):.3f} {np.mean(bwt):>8.3f}"
             f" {np.mean(forgot):>10.3f} {seconds:>8.1f} {len(seeds) / seconds:>7.2f}"
