@@ -9,7 +9,7 @@ from forgetlab import Experiment, load, run_experiment
 from forgetlab.errors import InvalidParameterError
 from forgetlab.experiment import STREAM_METRICS
 from forgetlab.schedules import Sequential
-from forgetlab.strategies import Cumulative, Naive, Replay
+from forgetlab.strategies import AGEM, Cumulative, Naive, Replay
 from forgetlab.tasks import seasons, split_digits
 
 MODEL = MLPClassifier(hidden_layer_sizes=(32,), solver="adam", learning_rate_init=1e-2, batch_size=64)
@@ -139,3 +139,16 @@ def test_a_regressor_on_a_classification_stream_is_refused():
             schedules=[Sequential(epochs_per_task=(1, 1))],
             seeds=[0],
         )
+
+
+@pytest.mark.parametrize(
+    ("strategies", "field"),
+    [
+        ([Replay(buffer_size=10_000)], "'buffer_size' parameter of Replay must be at most the stream's 812"),
+        ([AGEM(memory_size=10_000)], "'memory_size' parameter of AGEM must be at most the stream's 812"),
+    ],
+)
+def test_a_memory_larger_than_the_data_is_refused_in_one_line(strategies, field):
+    with pytest.raises(InvalidParameterError, match=field) as error:
+        digits_experiment(strategies=strategies)
+    assert "\n" not in str(error.value)

@@ -299,6 +299,6 @@ def test_class_balanced_replay_needs_labels():
             model_spec(stream, (4,)),
             stream,
             Sequential(epochs_per_task=(1, 1)),
-            Replay(buffer="class_balanced"),
+            Replay(buffer_size=20, buffer="class_balanced"),
             [0],
         )

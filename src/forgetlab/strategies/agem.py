@@ -9,7 +9,8 @@ import numpy as np
 import torch
 
 from forgetlab.engines.mlp import loss_and_grad
-from forgetlab.strategies.base import Context, Minibatch, Phase, Strategy, check_number, run_rng
+from forgetlab.strategies.base import Context, Minibatch, Phase, Strategy, check_memory, check_number, run_rng
+from forgetlab.tasks import Stream
 
 __all__ = ["AGEM", "AGEMState", "equal_shares", "project_gradient"]
 
@@ -150,6 +151,9 @@ class AGEM(Strategy):
     def __post_init__(self) -> None:
         check_number(self.memory_size, "memory_size", "AGEM", low=1, integer=True)
         check_number(self.sample_size, "sample_size", "AGEM", low=1, integer=True)
+
+    def validate(self, stream: Stream) -> None:
+        check_memory(self.memory_size, "memory_size", "AGEM", stream)
 
     def start(self, context: Context) -> AGEMState:
         return AGEMState(

@@ -92,6 +92,13 @@ def check_choice(value: object, name: str, owner: str, choices: Sequence[str]) -
         raise invalid(name, owner, f"one of {', '.join(choices)}", value)
 
 
+def check_memory(size: int, name: str, owner: str, stream: Stream) -> None:
+    """Raise InvalidParameterError unless a memory of ``size`` samples fits in the stream's training data."""
+    total = sum(stream.train_sizes)
+    if size > total:
+        raise invalid(name, owner, f"at most the stream's {total} training samples", size)
+
+
 @dataclass(frozen=True, eq=False)
 class Context:
     """What every run of a batch shares: the model, the training data and the scenario's masks.

@@ -8,7 +8,7 @@ from typing import ClassVar
 import numpy as np
 
 from forgetlab.errors import invalid
-from forgetlab.strategies.base import Context, Strategy, check_choice, check_number, run_rng
+from forgetlab.strategies.base import Context, Strategy, check_choice, check_memory, check_number, run_rng
 from forgetlab.strategies.buffers import BUFFERS, Buffer
 from forgetlab.tasks import Stream
 
@@ -79,6 +79,7 @@ class Replay(Strategy):
             check_number(self.replay_batch_size, "replay_batch_size", "Replay", low=1, integer=True)
 
     def validate(self, stream: Stream) -> None:
+        check_memory(self.buffer_size, "buffer_size", "Replay", stream)
         if self.buffer == "class_balanced" and stream.kind != "classification":
             raise invalid("buffer", "Replay on a regression stream", "'reservoir'", self.buffer)
 
