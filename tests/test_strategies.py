@@ -247,7 +247,16 @@ def test_a_run_in_a_batch_equals_the_run_alone_bitwise(name, settings, scenario)
     assert len({r.params.tobytes() for r in batch}) == 3  # the runs are distinct
 
 
-@pytest.mark.parametrize(("name", "settings"), [("replay", {"buffer_size": 30}), ("online_ewc", {})])
+@pytest.mark.parametrize(
+    ("name", "settings"),
+    [
+        ("replay", {"buffer_size": 30}),
+        ("online_ewc", {}),
+        ("si", {"c": 1.0}),
+        ("lwf", {"temperature": 2.0, "alpha": 1.0}),
+        ("agem", {"memory_size": 40, "sample_size": 16}),
+    ],
+)
 def test_regression_runs_are_batch_invariant_too(name, settings):
     stream = friedman_drift(n_tasks=2, n_samples=80)
     spec = model_spec(stream, (16,))

@@ -13,12 +13,12 @@ import forgetlab.strategies
 from forgetlab import InvalidParameterError
 from forgetlab.engines.continual import model_spec, train_continual
 from forgetlab.engines.mlp import forward, init_params, loss_and_grad
-from forgetlab.schedules import Alternating, Sequential
+from forgetlab.schedules import Sequential
 from forgetlab.strategies import Context, Minibatch, Naive, Phase, make_strategy
 from forgetlab.strategies.agem import AGEM, equal_shares, project_gradient
 from forgetlab.strategies.lwf import LwF, distillation
 from forgetlab.strategies.si import SI
-from forgetlab.tasks import friedman_drift, split_digits
+from forgetlab.tasks import split_digits
 
 F64 = torch.float64
 
@@ -304,25 +304,6 @@ def test_agem_reference_gradient_is_the_memory_loss_gradient(scenario):
     _, ref = loss_and_grad(context.spec, params, x, y, mask=context.train_mask(tasks, 2))
     torch.testing.assert_close(edited, project_gradient(grad, ref), rtol=1e-10, atol=1e-12)
     assert (torch.linalg.vecdot(grad, ref) < 0).any() and not torch.equal(edited, grad)
-
-
-# ---- batch invariance (classification: tests/test_strategies.py) ----------------------------
-
-
-@pytest.mark.parametrize(
-    ("name", "settings_"),
-    [("si", {"c": 1.0}), ("lwf", {"temperature": 2.0, "alpha": 1.0}), ("agem", {"memory_size": 40, "sample_size": 16})],
-)
-def test_regression_runs_are_batch_invariant_too(name, settings_):
-    stream = friedman_drift(n_tasks=2, n_samples=80)
-    spec = model_spec(stream, (16,))
-    strategy = make_strategy(name, settings_)
-    schedule = Alternating(k=20, n_epochs=4)
-    batch = train_continual(spec, stream, schedule, strategy, [7, 8], learning_rate=0.01, batch_size=16)
-    for result in batch:
-        (alone,) = train_continual(spec, stream, schedule, strategy, [result.seed], learning_rate=0.01, batch_size=16)
-        np.testing.assert_array_equal(result.params, alone.params)
-        np.testing.assert_array_equal(result.scores, alone.scores)
 
 
 # ---- settings ------------------------------------------------------------------------------

@@ -24,11 +24,12 @@ Examples
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass
 from typing import ClassVar
 
 import numpy as np
 
+from forgetlab._registry import make_from_registry
 from forgetlab.errors import invalid
 
 __all__ = [
@@ -213,11 +214,4 @@ def make_schedule(name: str, settings: Mapping[str, object] | None = None) -> Sc
     InvalidParameterError
         If ``name`` is not a known schedule or a setting is not one of its fields.
     """
-    if name not in SCHEDULES:
-        raise invalid("schedules", None, f"a list of {', '.join(SCHEDULES)}", name)
-    cls = SCHEDULES[name]
-    known = [f.name for f in fields(cls)]
-    for key in settings or {}:
-        if key not in known:
-            raise invalid(key, cls.__name__, f"one of its settings ({', '.join(known)})", key)
-    return cls(**(settings or {}))
+    return make_from_registry(SCHEDULES, name, settings, field="schedules", allowed=f"a list of {', '.join(SCHEDULES)}")

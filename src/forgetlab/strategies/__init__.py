@@ -16,9 +16,8 @@ The contract (settings, state, hooks and the order the trainer calls them) is in
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import fields
 
-from forgetlab.errors import invalid
+from forgetlab._registry import make_from_registry
 from forgetlab.strategies.agem import AGEM, project_gradient
 from forgetlab.strategies.base import Context, Minibatch, Phase, Strategy, run_rng
 from forgetlab.strategies.basic import Cumulative, Joint, Naive
@@ -73,11 +72,4 @@ def make_strategy(name: str, settings: Mapping[str, object] | None = None) -> St
         If ``name`` is not a known strategy, a setting is not one of its fields, or a
         value is not allowed.
     """
-    if name not in STRATEGIES:
-        raise invalid("strategy", None, f"one of {', '.join(STRATEGIES)}", name)
-    cls = STRATEGIES[name]
-    known = [f.name for f in fields(cls)]
-    for key in settings or {}:
-        if key not in known:
-            raise invalid(key, cls.__name__, f"one of its settings ({', '.join(known) or 'none'})", key)
-    return cls(**(settings or {}))
+    return make_from_registry(STRATEGIES, name, settings, field="strategy", allowed=f"one of {', '.join(STRATEGIES)}")
