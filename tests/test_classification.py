@@ -19,8 +19,8 @@ from forgetlab.engines.mlp import (
 )
 from forgetlab.metrics import score_matrix
 from forgetlab.schedules import Interspersed, Sequential
-from forgetlab.strategies import Joint, Naive, Replay
-from forgetlab.tasks import seasons, split_digits
+from forgetlab.strategies import EWC, SI, Joint, Naive, Replay
+from forgetlab.tasks import rotated_digits, seasons, split_digits
 
 F64 = torch.float64
 R, N, C = 3, 7, 5
@@ -240,6 +240,25 @@ def test_split_digits_class_il_over_ten_seeds():
     assert naive < 0.30
     assert replay >= 0.70
     assert joint >= 0.90
+
+
+@pytest.mark.slow
+def test_rotated_digits_task_il_ewc_and_si_beat_naive_by_five_points():
+    """10 seeds, five angles, a ten-class head per task, 30 epochs per task (as the benchmark).
+
+    On split digits task-IL fine-tuning already keeps ~97.6% (benchmarks/strategies.py), so
+    no regulariser can gain 5 points there; rotated digits leave room: measured over 16
+    seeds, naive 0.870, EWC 0.925, SI 0.923.
+    """
+    stream = rotated_digits(scenario="task")
+    spec = model_spec(stream, (100,))
+    schedule = Sequential(epochs_per_task=(30,) * 5)
+    seeds = list(range(10))
+    naive, ewc, si = (
+        final_accuracy(train_continual(spec, stream, schedule, strategy, seeds)) for strategy in (Naive(), EWC(), SI())
+    )
+    assert ewc >= naive + 0.05
+    assert si >= naive + 0.05
 
 
 def test_a_diverging_run_is_flagged_frozen_and_leaves_the_others_untouched():
