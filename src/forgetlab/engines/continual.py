@@ -59,7 +59,7 @@ from forgetlab.engines.mlp import (
     predict,
     weight_penalty,
 )
-from forgetlab.engines.torch import torch_threads
+from forgetlab.engines.torch import DTYPES, hidden_sizes, torch_threads
 from forgetlab.errors import invalid
 from forgetlab.metrics import accuracy, r2_score
 from forgetlab.schedules import Epoch, Schedule
@@ -77,7 +77,6 @@ __all__ = [
     "train_settings",
 ]
 
-DTYPES = {"float32": torch.float32, "float64": torch.float64}
 OPTIMIZERS = ("adam", "sgd")
 #: The ``purpose`` of the epoch shuffles' RNG (:func:`~forgetlab.strategies.base.run_rng`).
 SHUFFLE_RNG = 1
@@ -404,10 +403,10 @@ def train_settings(estimator: MLPRegressor | MLPClassifier, stream: Stream) -> d
     ((64, 50, 10), 'adam', 0.001, 'auto')
     """
     check_estimator(estimator)
-    hidden = estimator.hidden_layer_sizes
-    hidden = (hidden,) if isinstance(hidden, int) else tuple(hidden)
     return {
-        "spec": model_spec(stream, hidden, activation=estimator.activation, alpha=float(estimator.alpha)),
+        "spec": model_spec(
+            stream, hidden_sizes(estimator), activation=estimator.activation, alpha=float(estimator.alpha)
+        ),
         "optimizer": estimator.solver,
         "learning_rate": float(estimator.learning_rate_init),
         "batch_size": estimator.batch_size,

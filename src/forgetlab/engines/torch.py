@@ -38,7 +38,7 @@ from contextlib import contextmanager
 
 import numpy as np
 import torch
-from sklearn.neural_network import MLPRegressor
+from sklearn.neural_network import MLPClassifier, MLPRegressor
 
 from forgetlab.engines import lbfgs, sgd
 from forgetlab.engines.base import RunResult, describe_plan, run_in_batches
@@ -48,7 +48,7 @@ from forgetlab.metrics import r2_score
 from forgetlab.schedules import Epoch, Schedule
 from forgetlab.tasks import Stream
 
-__all__ = ["DTYPES", "check_estimator", "run_many", "spec_of", "train_batch"]
+__all__ = ["DTYPES", "check_estimator", "hidden_sizes", "run_many", "spec_of", "torch_threads", "train_batch"]
 
 DTYPES = {"float32": torch.float32, "float64": torch.float64}
 SOLVERS = ("lbfgs", "adam", "sgd")
@@ -72,6 +72,18 @@ def check_estimator(estimator: object) -> None:
         raise invalid("loss", "the torch engine", "'squared_error'", estimator.loss)
 
 
+def hidden_sizes(estimator: MLPRegressor | MLPClassifier) -> tuple[int, ...]:
+    """A scikit-learn MLP's ``hidden_layer_sizes`` as a tuple of ints (it also accepts one int).
+
+    Examples
+    --------
+    >>> hidden_sizes(MLPRegressor(hidden_layer_sizes=50))
+    (50,)
+    """
+    hidden = estimator.hidden_layer_sizes
+    return (int(hidden),) if isinstance(hidden, int) else tuple(int(h) for h in hidden)
+
+
 def spec_of(estimator: MLPRegressor, n_features: int, n_outputs: int = 1) -> MLPSpec:
     """The batched MLP described by a scikit-learn ``MLPRegressor``.
 
@@ -80,10 +92,8 @@ def spec_of(estimator: MLPRegressor, n_features: int, n_outputs: int = 1) -> MLP
     >>> spec_of(MLPRegressor(hidden_layer_sizes=(100, 100)), n_features=1).layer_units
     (1, 100, 100, 1)
     """
-    hidden = estimator.hidden_layer_sizes
-    hidden = (hidden,) if isinstance(hidden, int) else tuple(hidden)
     return MLPSpec(
-        layer_units=(n_features, *(int(h) for h in hidden), n_outputs),
+        layer_units=(n_features, *hidden_sizes(estimator), n_outputs),
         activation=estimator.activation,
         alpha=float(estimator.alpha),
     )
