@@ -35,8 +35,9 @@ def test_tutorial_end_to_end_prints_the_table_and_writes_results_and_figures(tmp
     assert summer[:2] == ["sequential", "summer"] and float(summer[2]) < 0, "summer is forgotten"
     assert autumn[:2] == ["sequential", "autumn"] and float(autumn[2]) > 0.9
     assert f"figures: {out / 'scores.png'}, {out / 'predictions.png'}" in done.stdout
-    for name in ("experiment.json", "results.parquet", "predictions.parquet", "scores.png", "predictions.png"):
+    for name in ("experiment.json", "scores.png", "predictions.png"):
         assert (out / name).stat().st_size > 0
+    assert {p.name.split("-")[0] for p in (out / "parts").iterdir()} == {"predictions", "results"}
     assert "training" in done.stderr, "a progress bar on stderr"
 
     scores = forgetlab.load(out)
@@ -99,12 +100,13 @@ def test_a_directory_holding_another_experiment_is_refused_and_kept(tmp_path, ca
     out.mkdir()
     manifest = out / "experiment.json"
     manifest.write_text(json.dumps({"fingerprint": "0" * 64}))
-    (out / "results.parquet").write_bytes(b"earlier results")
+    (out / "parts").mkdir()
+    (out / "parts" / "results-v0-s0.parquet").write_bytes(b"earlier results")
     assert main(["tutorial", "--out", str(out)]) == 2
     err = capsys.readouterr().err.strip()
     assert err.count("\n") == 0
     assert "The 'out' directory" in err and "holds a different experiment" in err
-    assert (out / "results.parquet").read_bytes() == b"earlier results"
+    assert (out / "parts" / "results-v0-s0.parquet").read_bytes() == b"earlier results"
     assert json.loads(manifest.read_text()) == {"fingerprint": "0" * 64}
 
 

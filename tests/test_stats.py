@@ -384,7 +384,8 @@ def test_compare_needs_two_levels():
 @pytest.fixture
 def results_dir(tmp_path, three_schedules):
     scores, _ = three_schedules
-    scores.to_parquet(tmp_path / "results.parquet", index=False)
+    (tmp_path / "parts").mkdir()
+    scores.to_parquet(tmp_path / "parts" / "results-v0-s0-0.parquet", index=False)
     return tmp_path
 
 

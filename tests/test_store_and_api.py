@@ -65,7 +65,7 @@ def test_fingerprint_identifies_the_experiment():
     [
         ({"schedules": [Alternating(k=100)]}, "'k'"),
         ({"schedules": []}, "'schedules'"),
-        ({"schedules": [Interspersed(), Interspersed(k=3)]}, "'schedules'"),
+        ({"schedules": [Interspersed(), Interspersed(k=30)]}, "'schedules'"),
         ({"seeds": []}, "'seeds'"),
         ({"seeds": [-1]}, "'seeds'"),
         ({"seeds": [2**32]}, "'seeds'"),
@@ -81,20 +81,25 @@ def test_experiments_are_validated_on_construction(changes, field):
         small_experiment(**changes)
 
 
-def test_writing_the_same_experiment_again_is_allowed_a_different_one_refused(tmp_path):
+def test_the_same_experiment_again_needs_resume_a_different_one_is_refused(tmp_path):
     experiment = small_experiment(seeds=[0], schedules=[Sequential(epochs_per_task=(1, 1))])
     first = run_experiment(experiment, out=tmp_path / "out", progress=False)
     assert first.out == tmp_path / "out"
-    again = run_experiment(experiment, out=tmp_path / "out", progress=False)
-    pd.testing.assert_frame_equal(load(first.out), load(again.out))
     pd.testing.assert_frame_equal(load(first.out), first.scores)
-    before = {p.name: p.read_bytes() for p in first.out.iterdir()}
+    before = {p.name: p.read_bytes() for p in (first.out / "parts").iterdir()}
+    with pytest.raises(OutputError, match=r"already holds results of this experiment; resume it \(--resume\)"):
+        run_experiment(experiment, out=tmp_path / "out", progress=False)
+    again = run_experiment(experiment, out=tmp_path / "out", progress=False, resume=True)
+    pd.testing.assert_frame_equal(load(again.out), first.scores)
+    assert {p.name: p.read_bytes() for p in (first.out / "parts").iterdir()} == before, "nothing retrained"
+    manifest = json.loads((first.out / "experiment.json").read_text())
+    assert manifest["fingerprint"] == experiment.fingerprint() and len(manifest["resumed"]) == 1
     with pytest.raises(OutputError, match="holds a different experiment"):
         run_experiment(small_experiment(seeds=[1]), out=tmp_path / "out", progress=False)
-    assert {p.name: p.read_bytes() for p in first.out.iterdir()} == before
-    assert not [p for p in first.out.iterdir() if p.name.startswith(".")], "no temporary files left"
-    mode = (first.out / "results.parquet").stat().st_mode & 0o777
-    assert mode == 0o666 & ~current_umask()
+    assert {p.name: p.read_bytes() for p in (first.out / "parts").iterdir()} == before
+    assert not [p for p in (first.out / "parts").iterdir() if p.name.startswith(".")], "no temporary files left"
+    (part,) = (first.out / "parts").glob("results-*.parquet")
+    assert part.stat().st_mode & 0o777 == 0o666 & ~current_umask()
 
 
 def current_umask() -> int:

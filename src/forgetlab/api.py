@@ -5,21 +5,23 @@ The CLI is a thin shell over these functions; a notebook calls them directly.
 
 from __future__ import annotations
 
+import contextlib
 import os
-from collections.abc import Sequence
-from dataclasses import replace
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
+import pandas as pd
 from tqdm.auto import tqdm
 
 from forgetlab.engines.sklearn import tutorial_model
-from forgetlab.experiment import Experiment, Results, run
+from forgetlab.experiment import PREDICTION_COLUMNS, RESULT_COLUMNS, Experiment, Results
 from forgetlab.plots import plot_predictions, plot_scores
 from forgetlab.schedules import SCHEDULES, Schedule, make_schedule
-from forgetlab.store import prepare_output, write_atomic, write_results
+from forgetlab.store import finished_runs, load, lock_output, prepare_output, write_atomic, write_manifest, write_part
+from forgetlab.sweep import DEFAULT_MEMORY_BUDGET, Sweep, plan, run_batches
 from forgetlab.tasks import seasons as make_seasons
 
-__all__ = ["FIGURES", "run_experiment", "tutorial", "tutorial_experiment"]
+__all__ = ["FIGURES", "run_experiment", "run_sweep", "tutorial", "tutorial_experiment"]
 
 #: Figures written into every output directory.
 FIGURES = {"scores": "scores.png", "predictions": "predictions.png"}
@@ -96,27 +98,129 @@ def tutorial_experiment(
     )
 
 
+def run_sweep(
+    sweep: Sweep,
+    *,
+    out: str | os.PathLike | None = None,
+    resume: bool = False,
+    jobs: int | None = None,
+    workers: int | None = None,
+    scheduler: str | None = None,
+    memory_budget: int = DEFAULT_MEMORY_BUDGET,
+    progress: bool = True,
+) -> Results:
+    """Run every run of a sweep; with ``out``, write each batch's tables there as it finishes.
+
+    The output directory is checked before any training: one that holds a different
+    experiment is refused (:class:`forgetlab.store.OutputError`), never overwritten, and
+    one that holds results of this sweep is completed only with ``resume`` (which trains
+    just the missing runs: a run's numbers do not depend on the batch it trains in, so
+    the completed table equals an uninterrupted run's). While it runs the directory is
+    locked against a second writer. Figures are drawn once every run is in.
+
+    Parameters
+    ----------
+    sweep : Sweep
+        What to run (:meth:`Sweep.of` an Experiment, or :func:`forgetlab.config.load_config`).
+    out : path, optional
+        Output directory (layout in :mod:`forgetlab.store`); without it the tables stay in
+        memory.
+    resume : bool, default False
+        Complete the results already in ``out``.
+    jobs : int, optional
+        Local worker processes (default: one per core, divided by the runs' threads).
+    workers : int, optional
+        Start a Dask ``LocalCluster`` with this many workers instead.
+    scheduler : str, optional
+        Run on the Dask cluster at this address instead.
+    memory_budget : int, default 2 GiB
+        Bytes one batch may take while it trains (:func:`forgetlab.sweep.plan`).
+    progress : bool, default True
+        Show a progress bar over runs, with the time left.
+
+    Returns
+    -------
+    Results
+    """
+    path = None
+    done: set[int] = set()
+    if out is not None:
+        path = prepare_output(out, sweep.fingerprint(), resume=resume)
+    with lock_output(path) if path is not None else _nothing():
+        if path is not None:
+            prepare_output(path, sweep.fingerprint(), resume=resume)  # again, now that no one else writes
+            write_manifest(path, {**sweep.manifest(), "fingerprint": sweep.fingerprint(), "config": sweep.config})
+            done = finished_runs(path)
+        parallel = workers or jobs or (os.cpu_count() or 1)
+        batches = plan(sweep, done=done, parallel=parallel, memory_budget=memory_budget)
+        parts: list[tuple[pd.DataFrame, pd.DataFrame]] = []
+        bar = tqdm(total=sweep.n_runs, initial=len(done), desc="training", unit="run", disable=not progress)
+        with bar:
+            for batch, scores, predictions in run_batches(
+                sweep, batches, jobs=jobs, workers=workers, scheduler=scheduler
+            ):
+                if path is not None:
+                    write_part(path, batch.name, scores, predictions)
+                else:
+                    parts.append((scores, predictions))
+                bar.update(len(sweep.run_ids(batch)))
+        if path is None:
+            scores = _ordered([p[0] for p in parts], RESULT_COLUMNS)
+            predictions = _ordered([p[1] for p in parts], PREDICTION_COLUMNS)
+        else:
+            scores, predictions = load(path), load(path, "predictions")
+            _write_figures(path, sweep, scores, predictions)
+    manifest = {**sweep.manifest(), "fingerprint": sweep.fingerprint()}
+    return Results(scores=scores, predictions=predictions, manifest=manifest, out=None if path is None else Path(path))
+
+
+@contextlib.contextmanager
+def _nothing() -> Iterator[None]:
+    yield
+
+
+def _ordered(frames: list[pd.DataFrame], columns: Sequence[str]) -> pd.DataFrame:
+    """Batches' tables as one, ordered by run (as :func:`forgetlab.store.load` orders them)."""
+    if not frames:
+        return pd.DataFrame(columns=list(columns))
+    return pd.concat(frames, ignore_index=True).sort_values("run", kind="stable", ignore_index=True)
+
+
+def _write_figures(path: Path, sweep: Sweep, scores: pd.DataFrame, predictions: pd.DataFrame) -> None:
+    """scores.png (and predictions.png for a 1-D regression stream) of a sweep of one experiment."""
+    if len(sweep.variants) != 1:
+        return
+    stream = sweep.variants[0].experiment.stream
+    figures = {"scores": plot_scores(scores, metric=scores["metric"].iloc[0])}
+    if stream.kind == "regression" and stream[0].x_train.shape[1] == 1:
+        figures["predictions"] = plot_predictions(predictions, stream)
+    for name, figure in figures.items():
+        write_atomic(path / FIGURES[name], lambda tmp, figure=figure: figure.savefig(tmp, format="png", dpi=120))
+
+
 def run_experiment(
     experiment: Experiment,
     *,
     out: str | os.PathLike | None = None,
+    resume: bool = False,
     n_jobs: int | None = None,
     progress: bool = True,
 ) -> Results:
     """Run an experiment; with ``out``, write its tables and figures there.
 
-    The output directory is checked before any training: one that holds a different
-    experiment is refused (:class:`forgetlab.store.OutputError`), never overwritten.
+    The sweep of one experiment (:func:`run_sweep`), trained on this machine.
 
     Parameters
     ----------
     experiment : Experiment
         What to run (validated when it was built).
     out : path, optional
-        Directory for ``experiment.json``, ``results.parquet``, ``predictions.parquet``
-        and the figures ``scores.png`` and ``predictions.png``.
+        Directory for ``experiment.json``, the results parts and the figures
+        ``scores.png`` and ``predictions.png``.
+    resume : bool, default False
+        Complete the results already in ``out``.
     n_jobs : int, optional
-        Worker processes (default: one per ``threads`` cores).
+        Worker processes (default: one per ``threads`` cores); 1 trains in this process.
     progress : bool, default True
         Show a progress bar over runs.
 
@@ -124,19 +228,7 @@ def run_experiment(
     -------
     Results
     """
-    path = prepare_output(out, experiment.fingerprint()) if out is not None else None
-    with tqdm(total=len(experiment.runs()), desc="training", unit="run", disable=not progress) as bar:
-        results = run(experiment, n_jobs=n_jobs, on_run_done=bar.update)
-    if path is None:
-        return results
-    write_results(path, results.manifest, {"results": results.scores, "predictions": results.predictions})
-    stream = experiment.stream
-    figures = {"scores": plot_scores(results.scores, metric=results.scores["metric"].iloc[0])}
-    if stream.kind == "regression" and stream[0].x_train.shape[1] == 1:
-        figures["predictions"] = plot_predictions(results.predictions, stream)
-    for name, figure in figures.items():
-        write_atomic(path / FIGURES[name], lambda tmp, figure=figure: figure.savefig(tmp, format="png", dpi=120))
-    return replace(results, out=Path(path))
+    return run_sweep(Sweep.of(experiment), out=out, resume=resume, jobs=n_jobs, progress=progress)
 
 
 def tutorial(

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import TYPE_CHECKING, NoReturn
 
 if TYPE_CHECKING:
@@ -47,7 +48,7 @@ def _build_parser() -> argparse.ArgumentParser:
         help="reproduce the summer/autumn tutorial over one or many seeds",
         description="Reproduce the tutorial: naive fine-tuning (sequential), alternating and interspersed "
         "training on summer then autumn prices. Prints the final R² per schedule and task and writes "
-        "results.parquet, predictions.parquet and figures into --out.",
+        "the results, predictions and figures into --out.",
     )
     tutorial.add_argument(
         "--engine", default="auto", help="torch (batched; auto picks it), or sklearn (the exact reference)"
@@ -67,12 +68,34 @@ def _build_parser() -> argparse.ArgumentParser:
     )
     tutorial.add_argument("--alternating-epochs", type=int, default=100, help="default: 100")
     tutorial.add_argument("--interspersed-epochs", type=int, default=50, help="default: 50")
-    tutorial.add_argument("--out", help="output directory (default: runs/tutorial-<fingerprint>)")
+    tutorial.add_argument(
+        "--out", help="output directory (default: runs/tutorial-<fingerprint>, which resumes by itself)"
+    )
     tutorial.add_argument(
         "--threads", type=int, help="BLAS threads per run (sklearn) or torch threads per process (default: 1)"
     )
-    tutorial.add_argument("--jobs", type=int, help="worker processes (default: cores / threads)")
-    tutorial.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    _add_run_options(tutorial)
+    run = commands.add_parser(
+        "run",
+        help="run the sweep a TOML config describes (grids, strategies, many seeds)",
+        description="Run every run of a config file: its stream, model, optimiser, schedules, strategies, "
+        "seeds and grid (see examples/). Each batch of runs is written into --out as soon as it finishes; "
+        "--resume completes an interrupted sweep. Prints each group's final score over seeds.",
+    )
+    run.add_argument("config", metavar="CONFIG", help="a TOML config file")
+    run.add_argument("--out", help="output directory (default: runs/<config name>-<fingerprint>)")
+    _add_run_options(run)
+    query = commands.add_parser(
+        "query",
+        help="answer SQL over an experiment's results (DuckDB)",
+        description="Run one SQL query over an output directory's tables with DuckDB and print the answer. "
+        "The tables are 'results' (one row per run, epoch, task and metric) and 'predictions'.",
+    )
+    query.add_argument("dir", metavar="DIR", help="an experiment's output directory")
+    query.add_argument(
+        "sql", metavar="SQL", help="e.g. \"SELECT schedule, avg(value) FROM results WHERE metric = 'r2' GROUP BY 1\""
+    )
+    query.add_argument("--max-rows", type=int, default=60, help="rows to print at most (default: 60)")
     compare = commands.add_parser(
         "compare",
         help="compare schedules or strategies over seeds (paired Wilcoxon tests)",
@@ -93,6 +116,35 @@ def _build_parser() -> argparse.ArgumentParser:
     )
     compare.add_argument("--levels", type=_names, help="compare only these levels, e.g. sequential,alternating")
     return parser
+
+
+def _add_run_options(parser: argparse.ArgumentParser) -> None:
+    """Where and how a sweep runs: resuming, local processes or Dask, the memory budget, progress."""
+    parser.add_argument("--resume", action="store_true", help="complete the results already in --out")
+    where = parser.add_mutually_exclusive_group()
+    where.add_argument("--jobs", type=int, help="local worker processes (default: cores / threads)")
+    where.add_argument("--workers", type=int, help="start a Dask LocalCluster with N worker processes")
+    where.add_argument("--scheduler", help="run on the Dask cluster at this address, e.g. tcp://host:8786")
+    parser.add_argument(
+        "--memory-budget", type=_bytes, default="2GiB", help="memory one batch of runs may take (default: 2GiB)"
+    )
+    parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+
+
+UNITS = {"": 1, "b": 1, "kb": 10**3, "mb": 10**6, "gb": 10**9, "kib": 2**10, "mib": 2**20, "gib": 2**30}
+
+
+def _bytes(text: str) -> int:
+    """A size such as ``512MB``, ``2GiB`` or ``1000000`` (bytes), for ``--memory-budget``."""
+    number = text.strip().lower().rstrip("bikmg")
+    unit = text.strip().lower()[len(number) :]
+    try:
+        size = float(number) * UNITS[unit]
+    except (ValueError, KeyError):
+        size = 0
+    if not size >= 1:
+        raise argparse.ArgumentTypeError(f"--memory-budget must be a size like 512MB or 2GiB; got {text!r}")
+    return int(size)
 
 
 def _epoch(text: str) -> str | int:
@@ -192,9 +244,10 @@ def _compare(args: argparse.Namespace) -> int:
 
 
 def _tutorial(args: argparse.Namespace) -> int:
-    from forgetlab.api import FIGURES, run_experiment, tutorial_experiment
+    from forgetlab.api import run_sweep, tutorial_experiment
     from forgetlab.experiment import parse_seeds
     from forgetlab.stats import final_scores
+    from forgetlab.sweep import Sweep
 
     experiment = tutorial_experiment(
         seeds=parse_seeds(args.seeds),
@@ -208,17 +261,87 @@ def _tutorial(args: argparse.Namespace) -> int:
         threads=args.threads,
         dtype=args.dtype,
     )
-    if args.jobs is not None and args.jobs < 1:
-        from forgetlab.errors import invalid
-
-        raise invalid("jobs", None, "an int >= 1", args.jobs)
     out = args.out or f"runs/tutorial-{experiment.fingerprint()[:8]}"
-    results = run_experiment(experiment, out=out, n_jobs=args.jobs, progress=not args.no_progress)
+    results = run_sweep(Sweep.of(experiment), out=out, **_run_options(args, resume=args.resume or not args.out))
     n_seeds = len(experiment.seeds)
     print(f"Final test R² over {n_seeds} seed{'s' if n_seeds > 1 else ''}:")
     print(_format_table(final_scores(results.scores), n_seeds))
-    print(f"results: {results.out / 'results.parquet'} (load with forgetlab.load({str(results.out)!r}))")
-    print("figures: " + ", ".join(str(results.out / name) for name in FIGURES.values()))
+    _print_where(results.out)
+    return 0
+
+
+def _run_options(args: argparse.Namespace, *, resume: bool) -> dict:
+    """run_sweep's keyword arguments from the shared run options, each checked."""
+    from forgetlab.errors import invalid
+
+    for flag in ("jobs", "workers"):
+        value = getattr(args, flag)
+        if value is not None and value < 1:
+            raise invalid(flag, None, "an int >= 1", value)
+    return {
+        "resume": resume,
+        "jobs": args.jobs,
+        "workers": args.workers,
+        "scheduler": args.scheduler,
+        "memory_budget": args.memory_budget,
+        "progress": not args.no_progress,
+    }
+
+
+def _print_where(out: Path) -> None:
+    from forgetlab.api import FIGURES
+
+    print(f'results: {out} (load with forgetlab.load({str(out)!r}), or forgetlab query {out} "SQL")')
+    figures = [str(out / name) for name in FIGURES.values() if (out / name).exists()]
+    if figures:
+        print("figures: " + ", ".join(figures))
+
+
+def _run(args: argparse.Namespace) -> int:
+    import pandas as pd
+
+    from forgetlab.api import run_sweep
+    from forgetlab.config import load_config
+    from forgetlab.stats import at_epoch, summarise
+
+    sweep = load_config(args.config)
+    out = args.out or f"runs/{Path(args.config).stem}-{sweep.fingerprint()[:8]}"
+    results = run_sweep(sweep, out=out, **_run_options(args, resume=args.resume))
+    scores = results.scores
+    columns = (
+        ["variant", "schedule", "strategy", "task"] if len(sweep.variants) > 1 else ["schedule", "strategy", "task"]
+    )
+    last = pd.concat(
+        [
+            at_epoch(scores, metric=metric, owner="run")
+            for metric in ("r2", "accuracy", "acc")
+            if (scores["metric"] == metric).any()
+        ]
+    )
+    summary = summarise(last, by=columns)
+    print(f"Final scores over seeds (mean with a 95% bootstrap interval) of {sweep.n_runs} runs:")
+    lines = [["metric", *columns, "seeds", "mean", "95% interval", "diverged"]]
+    for row in summary.itertuples(index=False):
+        record = row._asdict()
+        lines.append(
+            [str(record[c]) for c in ["metric", *columns]]
+            + [
+                str(record["n_seeds"]),
+                _number(record["mean"]),
+                f"[{_number(record['low'])}, {_number(record['high'])}]",
+            ]
+            + [str(record["n_diverged"])]
+        )
+    print(_align(lines, [False] * (len(columns) + 1) + [True, True, False, True]))
+    _print_where(results.out)
+    return 0
+
+
+def _query(args: argparse.Namespace) -> int:
+    from forgetlab.store import query
+
+    answer = query(args.dir, args.sql)
+    print(answer.to_string(index=False, max_rows=args.max_rows))
     return 0
 
 
@@ -237,7 +360,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     from forgetlab.errors import ForgetlabError
 
     try:
-        return {"tutorial": _tutorial, "compare": _compare}[args.command](args)
+        return {"tutorial": _tutorial, "run": _run, "compare": _compare, "query": _query}[args.command](args)
     except ForgetlabError as error:
         print(f"forgetlab: error: {error}", file=sys.stderr)
         return 2

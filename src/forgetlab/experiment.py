@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
@@ -38,12 +38,23 @@ from forgetlab.tasks import Stream
 if TYPE_CHECKING:
     from forgetlab.strategies import Strategy
 
-__all__ = ["RESULT_COLUMNS", "Experiment", "Results", "parse_seeds", "run"]
+__all__ = [
+    "PREDICTION_COLUMNS",
+    "RESULT_COLUMNS",
+    "Experiment",
+    "Results",
+    "labels",
+    "parse_seeds",
+    "recorded_epochs",
+    "tables",
+    "train_schedule",
+]
 
 #: Columns of the tidy results table, one row per (run, epoch, task, metric).
 RESULT_COLUMNS = (
     "run",
     "seed",
+    "variant",
     "schedule",
     "strategy",
     "engine",
@@ -55,6 +66,9 @@ RESULT_COLUMNS = (
     "value",
     "diverged",
 )
+
+#: Columns of the predictions table, one row per (run, test sample).
+PREDICTION_COLUMNS = ("run", "seed", "variant", "schedule", "strategy", "task", "x", "y_true", "y_pred")
 
 MAX_SEED = 2**32 - 1
 
@@ -144,6 +158,35 @@ def _plain(value: object) -> object:
     return repr(value)
 
 
+def _setting(value: object) -> str:
+    """A setting's value as it reads in a label: ``10``, ``0.001``, ``(1, 9)``, ``reservoir``."""
+    return value if isinstance(value, str) else repr(_plain(value)).replace("[", "(").replace("]", ")")
+
+
+def labels(items: Sequence[Schedule] | Sequence[Strategy]) -> list[str]:
+    """Names that tell the items apart: the name alone, or with the settings that differ.
+
+    Items of a kind that occurs once keep their name; items that share a name get the
+    settings in which they differ, in field order, e.g. ``interspersed(k=10)``.
+
+    Examples
+    --------
+    >>> from forgetlab.schedules import Interspersed, Sequential
+    >>> labels([Sequential(), Interspersed(k=10), Interspersed(k=30)])
+    ['sequential', 'interspersed(k=10)', 'interspersed(k=30)']
+    """
+    settings = [item.to_dict() for item in items]
+    result = []
+    for item, mine in zip(items, settings, strict=True):
+        same_name = [other for other in settings if other["name"] == item.name]
+        if len(same_name) == 1:
+            result.append(item.name)
+            continue
+        differ = [key for key in mine if key != "name" and any(other[key] != mine[key] for other in same_name)]
+        result.append(f"{item.name}({', '.join(f'{key}={_setting(mine[key])}' for key in differ)})")
+    return result
+
+
 @dataclass(frozen=True, kw_only=True, eq=False)
 class Experiment:
     """Everything that determines an experiment's results, validated on construction.
@@ -155,7 +198,9 @@ class Experiment:
     estimator : scikit-learn estimator with ``partial_fit``
         The model template; each run clones it with ``random_state=seed``.
     schedules : sequence of Schedule
-        Each is run with every seed.
+        Each is run with every seed; distinct. Two of the same kind (e.g. interspersed
+        with K 10 and 30) are told apart in the results by the settings in which they
+        differ (:func:`labels`: ``interspersed(k=10)``).
     seeds : sequence of int
         Distinct, in [0, 2**32 - 1]. Seed ``s`` sets the model's initialisation and the
         schedule's sampling RNG; the stream's split is fixed by the stream.
@@ -179,6 +224,11 @@ class Experiment:
         engine is sklearn or the estimator is another classifier with ``partial_fit``
         (e.g. ``SGDClassifier``): the scikit-learn engine then trains it, schedules only.
         Continual runs' results also hold their stream metrics (:data:`STREAM_METRICS`).
+    record_every : int, default 1
+        Keep every task's scores after every ``record_every``-th epoch, after the last
+        epoch of each block of epochs on the same tasks (before a task switch) and after
+        the last epoch; 1 keeps them all. The scores are computed every epoch either
+        way (scoring costs little next to training); this thins the table.
 
     Raises
     ------
@@ -206,6 +256,7 @@ class Experiment:
     threads: int | None = None
     dtype: str = "float32"
     strategies: Sequence[Strategy] = ()
+    record_every: int = 1
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "schedules", tuple(self.schedules))
@@ -220,11 +271,12 @@ class Experiment:
             object.__setattr__(self, "threads", 1)
         if not isinstance(self.threads, int) or isinstance(self.threads, bool) or self.threads < 1:
             raise invalid("threads", None, "an int >= 1", self.threads)
+        if not isinstance(self.record_every, int) or isinstance(self.record_every, bool) or self.record_every < 1:
+            raise invalid("record_every", None, "an int >= 1", self.record_every)
         if self.dtype not in ("float32", "float64"):
             raise invalid("dtype", None, "one of float32, float64", self.dtype)
-        names = [schedule.name for schedule in self.schedules]
-        if not names or len(set(names)) != len(names):
-            raise invalid("schedules", None, "a non-empty list of distinct schedules", names)
+        if not self.schedules or len(set(self.schedules)) != len(self.schedules):
+            raise invalid("schedules", None, "a non-empty list of distinct schedules", list(self.schedules))
         for schedule in self.schedules:
             schedule.validate(self.stream.train_sizes, self.stream.task_names)
 
@@ -252,12 +304,21 @@ class Experiment:
         object.__setattr__(self, "engine", "torch")
         continual.check_estimator(self.estimator)
         strategies = tuple(self.strategies) or (Naive(),)
-        names = [strategy.name for strategy in strategies]
-        if len(set(names)) != len(names):
-            raise invalid("strategies", None, "a list of distinct strategies", names)
+        if len(set(strategies)) != len(strategies):
+            raise invalid("strategies", None, "a list of distinct strategies", list(strategies))
         for strategy in strategies:
             strategy.validate(self.stream)
         object.__setattr__(self, "strategies", strategies)
+
+    @property
+    def schedule_labels(self) -> list[str]:
+        """The ``schedule`` column's names of the schedules (:func:`labels`)."""
+        return labels(self.schedules)
+
+    @property
+    def strategy_labels(self) -> list[str]:
+        """The ``strategy`` column's names of the strategies (``["naive"]`` without strategies)."""
+        return labels(self.strategies) if self.continual else ["naive"]
 
     @property
     def continual(self) -> bool:
@@ -294,6 +355,7 @@ class Experiment:
             "engine": self.engine,
             "threads": self.threads,
             **({"dtype": self.dtype} if self.engine == "torch" else {}),
+            **({"record_every": self.record_every} if self.record_every != 1 else {}),
         }
 
     def fingerprint(self) -> str:
@@ -304,7 +366,7 @@ class Experiment:
 
 @dataclass(frozen=True, kw_only=True, eq=False)
 class Results:
-    """An experiment's outcome as tidy tables.
+    """An experiment's (or a sweep's) outcome as tidy tables.
 
     Attributes
     ----------
@@ -312,10 +374,10 @@ class Results:
         One row per (run, epoch, task, metric) with :data:`RESULT_COLUMNS`; ``diverged``
         marks every row of a run whose training produced non-finite numbers.
     predictions : DataFrame
-        The final model of every run on every task's test set: ``run, seed, schedule,
-        task, x, y_true, y_pred`` (``x`` in original units, e.g. days).
+        The final model of every run on every task's test set, with
+        :data:`PREDICTION_COLUMNS` (``x`` in original units, e.g. days).
     manifest : dict
-        :meth:`Experiment.manifest` plus its ``fingerprint``.
+        What the results depend on, with its ``fingerprint``.
     out : Path or None
         Where the tables and figures were written, if anywhere.
     """
@@ -326,70 +388,166 @@ class Results:
     out: Path | None = None
 
 
-def _tables(experiment: Experiment, results: Sequence[RunResult]) -> tuple[pd.DataFrame, pd.DataFrame]:
+def train_schedule(experiment: Experiment, schedule: int, seeds: Sequence[int]) -> list[RunResult]:
+    """Train the runs of one schedule for some seeds, in this process: one batch per strategy.
+
+    Every strategy of the experiment (or the schedule alone) is trained for ``seeds`` as
+    one batch of the experiment's engine, with ``experiment.threads`` threads (the
+    scikit-learn engine trains the seeds one after the other). Batched engines give a
+    run the same numbers whatever batch it is in, so how a sweep splits its seeds into
+    calls of this function changes nothing but the time.
+
+    Parameters
+    ----------
+    experiment : Experiment
+        What to train.
+    schedule : int
+        Index into ``experiment.schedules``.
+    seeds : sequence of int
+        Some of ``experiment.seeds``.
+
+    Returns
+    -------
+    list of RunResult
+        Strategies outer, seeds inner (the order of :meth:`Experiment.runs`).
+    """
+    plan = experiment.schedules[schedule]
+    seeds = list(seeds)
+    if experiment.engine == "sklearn":
+        return [
+            sklearn_engine.train_run(experiment.estimator, experiment.stream, plan, seed, threads=experiment.threads)
+            for seed in seeds
+        ]
+    from forgetlab.engines import continual
+    from forgetlab.engines import torch as torch_engine
+
+    with torch_engine.torch_threads(experiment.threads):
+        if not experiment.continual:
+            return torch_engine.train_batch(
+                experiment.estimator, experiment.stream, plan, seeds, dtype=experiment.dtype
+            )
+        options = {**continual.train_settings(experiment.estimator, experiment.stream), "dtype": experiment.dtype}
+        return [
+            result
+            for strategy in experiment.strategies
+            for result in continual.train_continual(
+                stream=experiment.stream, schedule=plan, strategy=strategy, seeds=seeds, **options
+            )
+        ]
+
+
+def tables(
+    experiment: Experiment,
+    schedule: int,
+    results: Sequence[RunResult],
+    run_ids: Sequence[int],
+    *,
+    variant: str = "",
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The scores and predictions tables of results from :func:`train_schedule`.
+
+    Parameters
+    ----------
+    experiment : Experiment
+        The experiment the results come from.
+    schedule : int
+        The index of the results' schedule.
+    results : sequence of RunResult
+        Strategies outer, seeds inner, as :func:`train_schedule` returns them.
+    run_ids : sequence of int
+        The ``run`` of each result (its place in the sweep).
+    variant : str, default ""
+        The ``variant`` column: the sweep's name of the experiment's settings.
+
+    Returns
+    -------
+    scores, predictions : DataFrame
+        With :data:`RESULT_COLUMNS` and :data:`PREDICTION_COLUMNS`.
+    """
     stream = experiment.stream
     names = np.array(stream.task_names)
+    n_seeds = len(results) // len(experiment.strategy_labels)
+    strategies = [experiment.strategy_labels[i // n_seeds] for i in range(len(results))]
+    base = {"variant": variant, "schedule": experiment.schedule_labels[schedule]}
     score_parts, prediction_parts = [], []
-    for run_id, result in enumerate(results):
-        n_epochs, n_tasks = result.scores.shape
+    for run_id, strategy, result in zip(run_ids, strategies, results, strict=True):
+        n_tasks = result.scores.shape[1]
+        kept = recorded_epochs(result.trained, experiment.record_every)
+        labelled = {"run": run_id, "seed": result.seed, **base, "strategy": strategy}
         score_parts.append(
             pd.DataFrame(
                 {
-                    "run": run_id,
-                    "seed": result.seed,
-                    "schedule": result.schedule,
-                    "strategy": getattr(result, "strategy", "naive"),
+                    **labelled,
                     "engine": experiment.engine,
-                    "epoch": np.repeat(np.arange(1, n_epochs + 1), n_tasks),
-                    "samples_seen": np.repeat(result.samples_seen, n_tasks),
-                    "trained": np.repeat(result.trained, n_tasks),
-                    "task": np.tile(names, n_epochs),
+                    "epoch": np.repeat(kept + 1, n_tasks),
+                    "samples_seen": np.repeat(result.samples_seen[kept], n_tasks),
+                    "trained": np.repeat(np.asarray(result.trained)[kept], n_tasks),
+                    "task": np.tile(names, len(kept)),
                     "metric": result.metric,
-                    "value": result.scores.ravel(),
+                    "value": result.scores[kept].ravel(),
                     "diverged": result.diverged,
                 }
             )
         )
         for task, y_pred in zip(stream.tasks, result.predictions, strict=True):
+            x = stream.denormalise(task.x_test)[:, 0]
             prediction_parts.append(
-                pd.DataFrame(
-                    {
-                        "run": run_id,
-                        "seed": result.seed,
-                        "schedule": result.schedule,
-                        "task": task.name,
-                        "x": stream.denormalise(task.x_test)[:, 0],
-                        "y_true": task.y_test,
-                        "y_pred": y_pred,
-                    }
-                )
+                pd.DataFrame({**labelled, "task": task.name, "x": x, "y_true": task.y_test, "y_pred": y_pred})
             )
-    score_parts.extend(_stream_metric_rows(experiment, results))
-    return pd.concat(score_parts, ignore_index=True), pd.concat(prediction_parts, ignore_index=True)
+    if experiment.continual:
+        score_parts.extend(_stream_metric_rows(experiment, results, run_ids, strategies, base))
+    scores = pd.concat(score_parts, ignore_index=True)[list(RESULT_COLUMNS)]
+    return scores, pd.concat(prediction_parts, ignore_index=True)[list(PREDICTION_COLUMNS)]
+
+
+def recorded_epochs(trained: Sequence[str], every: int) -> np.ndarray:
+    """The 0-based epochs whose scores a results table keeps (see ``Experiment.record_every``).
+
+    Every ``every``-th epoch, the last epoch before the trained tasks change, and the last.
+
+    Examples
+    --------
+    >>> recorded_epochs(["a", "a", "a", "b", "b", "b", "b"], 2).tolist()
+    [1, 2, 3, 5, 6]
+    """
+    epochs = np.arange(len(trained))
+    switch = np.append(np.asarray(trained[1:]) != np.asarray(trained[:-1]), True)
+    return epochs[((epochs + 1) % every == 0) | switch]
 
 
 #: The stream metrics of a continual run, in the results table with ``task`` "all".
 STREAM_METRICS = ("acc", "bwt", "fwt", "forgetting", "intransigence")
 
 
-def _stream_metric_rows(experiment: Experiment, results: Sequence[RunResult]) -> list[pd.DataFrame]:
+def _stream_metric_rows(
+    experiment: Experiment, results: Sequence[RunResult], run_ids: Sequence[int], strategies: Sequence[str], base: dict
+) -> list[pd.DataFrame]:
     """ACC, BWT, FWT, forgetting and intransigence of every continual run with one phase per task.
 
     From the score matrix at the end of each phase (:func:`forgetlab.metrics.score_matrix`);
     FWT against the untrained model's scores; intransigence against the ``cumulative``
-    strategy's run with the same schedule and seed (trained jointly on tasks 0..k in phase
-    k), when the experiment has one. Schedules whose phases are not one per task (the
+    strategy's run with the same seed (trained jointly on tasks 0..k in phase k), when the
+    results include it (:func:`train_schedule` trains every strategy of a schedule together
+    for that reason). Schedules whose phases are not one per task (the
     tutorial's alternating and interspersed ones) get no rows.
     """
     n_tasks = len(experiment.stream)
+    cumulative = next(
+        (
+            label
+            for strategy, label in zip(experiment.strategies, experiment.strategy_labels, strict=True)
+            if strategy.name == "cumulative"
+        ),
+        None,
+    )
     matrices = {
-        (result.schedule, result.strategy, result.seed): score_matrix(result.scores, result.phase_ends)
-        for result in results
-        if getattr(result, "phase_ends", None) is not None and len(result.phase_ends) == n_tasks
+        (strategy, result.seed): score_matrix(result.scores, result.phase_ends)
+        for strategy, result in zip(strategies, results, strict=True)
+        if len(result.phase_ends) == n_tasks
     }
     rows = []
-    for run_id, result in enumerate(results):
-        R = matrices.get((result.schedule, getattr(result, "strategy", None), result.seed))
+    for run_id, strategy, result in zip(run_ids, strategies, results, strict=True):
+        R = matrices.get((strategy, result.seed))
         if R is None:
             continue
         values = {
@@ -398,7 +556,7 @@ def _stream_metric_rows(experiment: Experiment, results: Sequence[RunResult]) ->
             "fwt": forward_transfer(R, result.initial_scores),
             "forgetting": forgetting(R),
         }
-        joint = matrices.get((result.schedule, "cumulative", result.seed))
+        joint = matrices.get((cumulative, result.seed))
         if joint is not None:
             values["intransigence"] = intransigence(R, np.diagonal(joint))
         rows.append(
@@ -406,8 +564,8 @@ def _stream_metric_rows(experiment: Experiment, results: Sequence[RunResult]) ->
                 {
                     "run": run_id,
                     "seed": result.seed,
-                    "schedule": result.schedule,
-                    "strategy": result.strategy,
+                    **base,
+                    "strategy": strategy,
                     "engine": experiment.engine,
                     "epoch": len(result.scores),
                     "samples_seen": result.samples_seen[-1],
@@ -420,38 +578,3 @@ def _stream_metric_rows(experiment: Experiment, results: Sequence[RunResult]) ->
             )
         )
     return rows
-
-
-def run(experiment: Experiment, *, n_jobs: int | None = None, on_run_done: Callable[[], None] | None = None) -> Results:
-    """Train every run of ``experiment`` and return its tidy tables.
-
-    Parameters
-    ----------
-    experiment : Experiment
-        What to run.
-    n_jobs : int or None
-        Worker processes; None uses one per ``threads`` cores, 1 trains in this process.
-    on_run_done : callable, optional
-        Called once per finished run (e.g. a progress bar's ``update``).
-
-    Returns
-    -------
-    Results
-    """
-    engine_options = {"dtype": experiment.dtype} if experiment.engine == "torch" else {}
-    if experiment.continual:
-        from forgetlab.engines import continual as engine
-    else:
-        engine = _engine(experiment.engine)
-    results = engine.run_many(
-        experiment.estimator,
-        experiment.stream,
-        experiment.runs(),
-        threads=experiment.threads,
-        n_jobs=n_jobs,
-        on_done=None if on_run_done is None else (lambda _: on_run_done()),
-        **engine_options,
-    )
-    scores, predictions = _tables(experiment, results)
-    manifest = {**experiment.manifest(), "fingerprint": experiment.fingerprint()}
-    return Results(scores=scores, predictions=predictions, manifest=manifest)

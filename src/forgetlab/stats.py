@@ -497,9 +497,10 @@ def compare(
     r"""Paired comparisons between every two levels of ``between``, over seeds.
 
     The runs of two levels ``a`` and ``b`` (e.g. two schedules) are paired by seed within
-    each combination of the other grouping columns (the other of schedule/strategy, and
-    the task): runs of different levels must share seeds to be paired, and seeds present
-    in only one of the two (or NaN, e.g. diverged, in either) are dropped. On the
+    each combination of the other grouping columns (the other of schedule/strategy, the
+    task, and a sweep's variant when there are several): runs of different levels must
+    share seeds to be paired, and seeds present in only one of the two (or NaN, e.g.
+    diverged, in either) are dropped. On the
     :math:`n` pairs, with :math:`d_i = a_i - b_i`, the table reports
 
     - ``median_difference``: the median of :math:`d_i`;
@@ -591,6 +592,8 @@ def compare(
         )
     rows = rows[rows[between].isin(levels)]
     strata = [column for column in BETWEEN if column != between] + ["task"]
+    if "variant" in rows and rows["variant"].nunique() > 1:
+        strata = ["variant", *strata]  # a sweep's variants are compared within, never across
 
     records = []
     for key, group in rows.groupby(strata, sort=False):
