@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test test-slow lint bench bench-strategies clean
+.PHONY: demo test test-slow lint bench bench-strategies bench-sweep clean
 
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -21,6 +21,9 @@ bench: $(STAMP)
 
 bench-strategies: $(STAMP)
 	$(BIN)/python benchmarks/strategies.py
+
+bench-sweep: $(STAMP)
+	$(BIN)/python benchmarks/sweep_overhead.py
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

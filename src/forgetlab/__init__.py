@@ -27,6 +27,9 @@ _EXPORTS = {
     "summarise": "forgetlab.stats",
     "load": "forgetlab.store",
     "run_experiment": "forgetlab.api",
+    "run_sweep": "forgetlab.api",
+    "load_config": "forgetlab.config",
+    "query": "forgetlab.store",
     "tutorial": "forgetlab.api",
     "tutorial_experiment": "forgetlab.api",
 }
@@ -39,18 +42,22 @@ __all__ = [
     "compare",
     "final_scores",
     "load",
+    "load_config",
+    "query",
     "run_experiment",
+    "run_sweep",
     "summarise",
     "tutorial",
     "tutorial_experiment",
 ]
 
 if TYPE_CHECKING:
-    from forgetlab.api import run_experiment, tutorial, tutorial_experiment
+    from forgetlab.api import run_experiment, run_sweep, tutorial, tutorial_experiment
+    from forgetlab.config import load_config
     from forgetlab.errors import ForgetlabError, InvalidParameterError
     from forgetlab.experiment import Experiment, Results
     from forgetlab.stats import compare, final_scores, summarise
-    from forgetlab.store import load
+    from forgetlab.store import load, query
 
 
 def __getattr__(name: str) -> object:

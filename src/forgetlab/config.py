@@ -330,6 +330,12 @@ def _registry(section: str) -> Mapping[str, type]:
     return STRATEGIES
 
 
+def _make_strategy(name: str, settings: Mapping[str, object]) -> object:
+    from forgetlab.strategies import make_strategy  # imports torch: only for configs with strategies
+
+    return make_strategy(name, settings)
+
+
 def _count_variants(grid: Mapping[str, list]) -> int:
     count = 1
     for key, values in grid.items():
@@ -431,15 +437,13 @@ def _expanded(
 def _experiment(
     point: Mapping, grid: Mapping[str, list], seeds: Sequence[int], stream: Stream, source: str, where: str
 ) -> Experiment:
-    from forgetlab.strategies import make_strategy
-
     if not isinstance(point["model"], Mapping):
         raise _fail(source, "model", f"must be a table; got {point['model']!r}")
     if not isinstance(point.get("optimizer", {}), Mapping):
         raise _fail(source, "optimizer", f"must be a table; got {point['optimizer']!r}")
     estimator = _model(point, source, where)
     schedules = _expanded(point, grid, "schedules", make_schedule, source)
-    strategies = _expanded(point, grid, "strategies", make_strategy, source)
+    strategies = _expanded(point, grid, "strategies", _make_strategy, source)
     if not schedules:
         raise _fail(source, "schedules", "must hold at least one [[schedules]] table")
     for schedule, label in schedules:
