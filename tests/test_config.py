@@ -157,7 +157,10 @@ def test_evaluation_every_keeps_fewer_epochs():
         (('kind = "seasons"', 'kind = "seasons"\nnames = ["summer", "july"]'), "'seasons' parameter must be a list"),
         (('class = "MLPRegressor"', 'class = "MLP"'), "config: model.class: must be one of MLPRegressor"),
         (("hidden_layer_sizes = [8]", "hiden_layer_sizes = [8]"), "did you mean 'hidden_layer_sizes'?"),
-        (("hidden_layer_sizes = [8]", "alpha = -1.0"), "config: model: The 'alpha' parameter of MLPRegressor must be"),
+        (
+            ("hidden_layer_sizes = [8]", "alpha = -1.0"),
+            "config: model: The 'estimator' parameter must be a valid MLPRegressor: The 'alpha' parameter of",
+        ),
         (("hidden_layer_sizes = [8]", "random_state = 3"), "config: model.random_state: is set by each run's seed"),
         (('name = "lbfgs"', 'name = "lbfgs"\nlearning_rate_int = 0.1'), "did you mean 'learning_rate_init'?"),
         (('name = "lbfgs"', 'name = "newton"'), "The 'solver' parameter of MLPRegressor must be a str among"),
@@ -189,7 +192,10 @@ def test_a_bad_config_is_one_line_naming_the_key(change, message):
         ('"model.alpha" = []', "must be a non-empty array of values; got []"),
         ('"model.alpha" = [0.1, 0.1]', "must be an array of distinct values"),
         ('"model.alpha" = 0.1', "must be a non-empty array of values; got 0.1"),
-        ('"model.alpha" = [0.1, -1.0]', "config: grid point model.alpha=-1.0: The 'alpha' parameter of MLPRegressor"),
+        (
+            '"model.alpha" = [0.1, -1.0]',
+            "config: grid point model.alpha=-1.0: The 'estimator' parameter must be a valid MLPRegressor: The 'alpha'",
+        ),
         ('"model.aplha" = [0.1]', "did you mean 'alpha'?"),
         ('"stream.names" = [["summer", "autumn"], ["summer", "july"]]', "'seasons' parameter must be a list"),
     ],

@@ -467,13 +467,26 @@ def malformed_streams(draw):
     bad_float[row] = draw(st.sampled_from([np.nan, np.inf, -np.inf]))
     options.append(bad_float)
     tasks[t][field] = draw(st.sampled_from(options))
-    return [tuple(task) for task in tasks], kind
+    return [tuple(task) for task in tasks], kind, ("x_train", "y_train", "x_test", "y_test")[field]
 
 
-@settings(max_examples=300, deadline=None)
-@given(malformed_streams())
-def test_malformed_arrays_always_end_in_invalid_parameter_error(case):
-    tasks, kind = case
-    with pytest.raises(InvalidParameterError, match="of task ") as caught:
-        from_arrays(tasks, kind=kind)
-    assert "\n" not in str(caught.value)
+def test_a_thousand_malformed_arrays_each_end_in_one_line_naming_the_array():
+    """Wrong shapes, NaN/inf, empty, mismatched lengths, non-numeric, too few test rows, bad labels."""
+    tried = []
+
+    @settings(max_examples=1000, deadline=None, database=None)
+    @given(malformed_streams())
+    def check(case):
+        tasks, kind, field = case
+        with pytest.raises(InvalidParameterError, match="of task ") as caught:
+            from_arrays(tasks, kind=kind)
+        message = str(caught.value)
+        assert "\n" not in message
+        # the array changed, or the one it no longer fits (x_train's width is checked against x_test's)
+        names = ("x_train", "y_train", "x_test", "y_test")
+        assert any(f"'{name}' of task" in message for name in names) or "'tasks[" in message, (field, message)
+        tried.append(message)
+
+    check()
+    assert len(tried) >= 1000
+    print(f"{len(tried)} malformed streams tried")

@@ -79,7 +79,7 @@ from sklearn.linear_model import SGDClassifier, SGDRegressor
 from sklearn.neural_network import MLPClassifier, MLPRegressor
 
 from forgetlab.errors import ForgetlabError, InvalidParameterError
-from forgetlab.experiment import Experiment, check_seeds, parse_seeds
+from forgetlab.experiment import Experiment, check_estimator_params, check_seeds, parse_seeds
 from forgetlab.schedules import SCHEDULES, make_schedule
 from forgetlab.sweep import Sweep, Variant
 from forgetlab.tasks import Stream, friedman_drift, permuted_digits, rotated_digits, seasons, split_digits
@@ -362,7 +362,7 @@ def _stream(table: Mapping, source: str) -> Stream:
     if "kind" not in table:
         raise _fail(source, "stream", f"missing key 'kind' (one of {', '.join(STREAMS)})")
     kind = table["kind"]
-    if kind not in STREAMS:
+    if not isinstance(kind, str) or kind not in STREAMS:
         raise _fail(
             source, "stream.kind", f"must be one of {', '.join(STREAMS)}{_suggest(kind, STREAMS)}; got {kind!r}"
         )
@@ -380,7 +380,7 @@ def _model(point: Mapping, source: str, where: str) -> BaseEstimator:
     if "class" not in table:
         raise _fail(source, "model", f"missing key 'class' (one of {', '.join(MODELS)})")
     name = table["class"]
-    if name not in MODELS:
+    if not isinstance(name, str) or name not in MODELS:
         raise _fail(source, "model.class", f"must be one of {', '.join(MODELS)}{_suggest(name, MODELS)}; got {name!r}")
     estimator = MODELS[name]()
     known = [key for key in estimator.get_params() if key != "random_state"]
@@ -401,9 +401,9 @@ def _model(point: Mapping, source: str, where: str) -> BaseEstimator:
     params = _plain_settings(params)
     estimator.set_params(**params)
     try:
-        estimator._validate_params()
-    except ValueError as error:  # scikit-learn's InvalidParameterError is a ValueError
-        raise _fail(source, where or "model", str(error).rstrip(".") + ".") from None
+        check_estimator_params(estimator)
+    except InvalidParameterError as error:
+        raise _fail(source, where or "model", str(error)) from None
     return estimator
 
 

@@ -158,6 +158,51 @@ def _plain(value: object) -> object:
     return repr(value)
 
 
+def check_estimator_params(estimator: object) -> None:
+    """Raise InvalidParameterError if a scikit-learn estimator's parameters are not allowed.
+
+    scikit-learn checks them only when fitting; checking them here makes a bad value fail
+    before any run trains, in forgetlab's one-line form.
+
+    Examples
+    --------
+    >>> from sklearn.neural_network import MLPRegressor
+    >>> check_estimator_params(MLPRegressor(alpha=-1.0))  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    forgetlab.errors.InvalidParameterError: The 'estimator' parameter must be a valid MLPRegressor: The 'alpha' ...
+    """
+    validate = getattr(estimator, "_validate_params", None)
+    if validate is None:
+        return
+    owner = type(estimator).__name__
+    try:
+        validate()
+    except ValueError as error:  # scikit-learn's InvalidParameterError is a ValueError
+        message = str(error).rstrip(".")
+        raise InvalidParameterError(f"The 'estimator' parameter must be a valid {owner}: {message}.") from None
+    hidden = getattr(estimator, "hidden_layer_sizes", None)
+    if hidden is not None:  # scikit-learn checks the sizes only when fitting
+        sizes = np.atleast_1d(np.asarray(hidden, dtype=object))
+        if sizes.ndim != 1 or not all(
+            isinstance(h, (int, np.integer)) and not isinstance(h, bool) and h >= 1 for h in sizes
+        ):
+            raise invalid("hidden_layer_sizes", owner, "ints >= 1 (one per hidden layer)", hidden)
+
+
+def _check_float32_range(stream: Stream) -> None:
+    """float32 arithmetic needs every input and target within float32's range."""
+    limit = float(np.finfo(np.float32).max)
+    for task in stream.tasks:
+        for array in (task.x_train, task.y_train, task.x_test, task.y_test):
+            largest = float(np.max(np.abs(array))) if np.size(array) else 0.0
+            if largest > limit:
+                allowed = (
+                    f"float64 for values beyond float32's range (|value| up to {largest:.3g} in task {task.name!r})"
+                )
+                raise invalid("dtype", None, allowed, "float32")
+
+
 def _setting(value: object) -> str:
     """A setting's value as it reads in a label: ``10``, ``0.001``, ``(1, 9)``, ``reservoir``."""
     return value if isinstance(value, str) else repr(_plain(value)).replace("[", "(").replace("]", ")")
@@ -261,6 +306,7 @@ class Experiment:
     def __post_init__(self) -> None:
         object.__setattr__(self, "schedules", tuple(self.schedules))
         object.__setattr__(self, "seeds", check_seeds(self.seeds))
+        check_estimator_params(self.estimator)
         if self.strategies or (self.stream.kind == "classification" and self._continual_can_train()):
             self._check_continual()
         else:
@@ -275,6 +321,8 @@ class Experiment:
             raise invalid("record_every", None, "an int >= 1", self.record_every)
         if self.dtype not in ("float32", "float64"):
             raise invalid("dtype", None, "one of float32, float64", self.dtype)
+        if self.engine == "torch" and self.dtype == "float32":
+            _check_float32_range(self.stream)
         if not self.schedules or len(set(self.schedules)) != len(self.schedules):
             raise invalid("schedules", None, "a non-empty list of distinct schedules", list(self.schedules))
         for schedule in self.schedules:
