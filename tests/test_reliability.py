@@ -212,16 +212,6 @@ def test_malformed_toml_is_one_line_with_its_position():
 # Faults: nothing written is lost, and --resume completes the sweep exactly.
 
 
-@pytest.fixture(scope="module")
-def sweep():
-    return parse_config(CONFIG)
-
-
-@pytest.fixture(scope="module")
-def uninterrupted(sweep):
-    return run_sweep(sweep, jobs=1, progress=False)
-
-
 def _failing_after(monkeypatch, n_parts: int, error: OSError) -> None:
     """Make the store's Parquet writes fail with ``error`` after ``n_parts`` successful files."""
     real = pd.DataFrame.to_parquet

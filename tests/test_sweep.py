@@ -22,16 +22,6 @@ from forgetlab.sweep import Batch, Sweep, plan, run_bytes
 from forgetlab.tasks import seasons
 
 
-@pytest.fixture(scope="module")
-def sweep():
-    return parse_config(CONFIG)
-
-
-@pytest.fixture(scope="module")
-def uninterrupted(sweep):
-    return run_sweep(sweep, jobs=1, progress=False)
-
-
 def test_runs_are_numbered_once_for_the_sweep(sweep, uninterrupted):
     scores = uninterrupted.scores
     assert sweep.n_runs == 3 * 5
