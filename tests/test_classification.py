@@ -246,9 +246,10 @@ def test_split_digits_class_il_over_ten_seeds():
 def test_rotated_digits_task_il_ewc_and_si_beat_naive_by_five_points():
     """10 seeds, five angles, a ten-class head per task, 30 epochs per task (as the benchmark).
 
-    On split digits task-IL fine-tuning already keeps ~97.6% (benchmarks/strategies.py), so
-    no regulariser can gain 5 points there; rotated digits leave room: measured over 16
-    seeds, naive 0.870, EWC 0.925, SI 0.923.
+    With the benchmark's one hidden layer and 30 epochs, task-IL split digits fine-tuning
+    already keeps ~97.6% (benchmarks/strategies.py), so no regulariser can gain 5 points
+    there (the test below trains longer and deeper); rotated digits leave room: measured
+    over 16 seeds, naive 0.870, EWC 0.925, SI 0.923.
     """
     stream = rotated_digits(scenario="task")
     spec = model_spec(stream, (100,))
@@ -259,6 +260,27 @@ def test_rotated_digits_task_il_ewc_and_si_beat_naive_by_five_points():
     )
     assert ewc >= naive + 0.05
     assert si >= naive + 0.05
+
+
+@pytest.mark.slow
+def test_split_digits_task_il_ewc_and_si_beat_naive_by_five_points():
+    """10 seeds, MLP (64, 100, 100, 10), Adam 1e-3, batch 128, 100 epochs (~300 steps) per task.
+
+    Closer to van de Ven & Tolias's split-MNIST setting (two hidden layers of 400, Adam 1e-3,
+    batch 128, 2000 steps per task; task-IL naive ~87-93%, EWC ~98%, SI ~99%): with the
+    default strengths, measured over seeds 0-9, naive 0.910 ± 0.023, EWC (lambda 1e3)
+    0.980 ± 0.005, SI (c 1) 0.983 ± 0.005 (seeds 10-19: 0.917, 0.980, 0.984).
+    """
+    stream = split_digits("task")
+    spec = model_spec(stream, (100, 100))
+    schedule = Sequential(epochs_per_task=(100,) * 5)
+    seeds = list(range(10))
+    naive, ewc, si = (
+        final_accuracy(train_continual(spec, stream, schedule, strategy, seeds, learning_rate=1e-3, batch_size=128))
+        for strategy in (Naive(), EWC(ewc_lambda=1e3), SI(c=1.0))
+    )
+    assert naive < ewc - 0.05
+    assert naive < si - 0.05
 
 
 def test_a_diverging_run_is_flagged_frozen_and_leaves_the_others_untouched():
