@@ -48,7 +48,7 @@ def _build_parser() -> argparse.ArgumentParser:
         help="reproduce the summer/autumn tutorial over one or many seeds",
         description="Reproduce the tutorial: naive fine-tuning (sequential), alternating and interspersed "
         "training on summer then autumn prices. Prints the final R² per schedule and task and writes "
-        "the results, predictions and figures into --out.",
+        "the results, predictions, figures and the HTML report (report.html) into --out.",
     )
     tutorial.add_argument(
         "--engine", default="auto", help="torch (batched; auto picks it), or sklearn (the exact reference)"
@@ -80,7 +80,8 @@ def _build_parser() -> argparse.ArgumentParser:
         help="run the sweep a TOML config describes (grids, strategies, many seeds)",
         description="Run every run of a config file: its stream, model, optimiser, schedules, strategies, "
         "seeds and grid (see examples/). Each batch of runs is written into --out as soon as it finishes; "
-        "--resume completes an interrupted sweep. Prints each group's final score over seeds.",
+        "--resume completes an interrupted sweep. Prints each group's final score over seeds and writes the HTML "
+        "report (report.html).",
     )
     run.add_argument("config", metavar="CONFIG", help="a TOML config file")
     run.add_argument("--out", help="output directory (default: runs/<config name>-<fingerprint>)")
@@ -115,7 +116,36 @@ def _build_parser() -> argparse.ArgumentParser:
         "--epoch", type=_epoch, default="last", help="last (each run's last epoch; default) or an epoch number"
     )
     compare.add_argument("--levels", type=_names, help="compare only these levels, e.g. sequential,alternating")
+    report = commands.add_parser(
+        "report",
+        help="write the HTML report (and static figures) of an experiment's output directory",
+        description="Write DIR/report.html: one self-contained file (works offline) with interactive score "
+        "curves over seeds, predictions, score matrices, summary and paired-comparison tables and the "
+        "provenance. With --format, also the static figures (scores.FORMAT, and predictions.FORMAT for 1-D "
+        "regression streams) for papers.",
+    )
+    report.add_argument("dir", metavar="DIR", help="an experiment's output directory")
+    _add_format_option(report)
     return parser
+
+
+def _add_format_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--format",
+        type=_formats,
+        help="also write the static figures in these formats, e.g. png,svg,pdf (scores.svg, predictions.svg)",
+    )
+
+
+def _formats(text: str) -> tuple[str, ...]:
+    """Figure formats for ``--format``, checked by the library (one line on error)."""
+    from forgetlab.errors import ForgetlabError
+    from forgetlab.report import check_formats
+
+    try:
+        return check_formats(text)
+    except ForgetlabError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
 
 
 def _add_run_options(parser: argparse.ArgumentParser) -> None:
@@ -129,6 +159,7 @@ def _add_run_options(parser: argparse.ArgumentParser) -> None:
         "--memory-budget", type=_bytes, default="2GiB", help="memory one batch of runs may take (default: 2GiB)"
     )
     parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    _add_format_option(parser)
 
 
 UNITS = {"": 1, "b": 1, "kb": 10**3, "mb": 10**6, "gb": 10**9, "kib": 2**10, "mib": 2**20, "gib": 2**30}
@@ -266,7 +297,8 @@ def _tutorial(args: argparse.Namespace) -> int:
     n_seeds = len(experiment.seeds)
     print(f"Final test R² over {n_seeds} seed{'s' if n_seeds > 1 else ''}:")
     print(_format_table(final_scores(results.scores), n_seeds))
-    _print_where(results.out)
+    figures = _write_report(results.out, args.format)
+    _print_where(results.out, figures)
     return 0
 
 
@@ -288,13 +320,20 @@ def _run_options(args: argparse.Namespace, *, resume: bool) -> dict:
     }
 
 
-def _print_where(out: Path) -> None:
+def _print_where(out: Path, extra_figures: list[Path] | None = None) -> None:
     from forgetlab.api import FIGURES
 
     print(f'results: {out} (load with forgetlab.load({str(out)!r}), or forgetlab query {out} "SQL")')
-    figures = [str(out / name) for name in FIGURES.values() if (out / name).exists()]
-    if figures:
-        print("figures: " + ", ".join(figures))
+    _print_figures([out / name for name in FIGURES.values() if (out / name).exists()], extra_figures)
+
+
+def _print_figures(figures: list[Path], extra: list[Path] | None) -> None:
+    """The figures line: ``figures``, then ``extra`` (those --format wrote; [] when it could write none)."""
+    names = list(dict.fromkeys(str(path) for path in [*figures, *(extra or [])]))
+    if names:
+        print("figures: " + ", ".join(names))
+    elif extra is not None:
+        print("figures: none for a sweep of several variants (the report shows every variant)")
 
 
 def _run(args: argparse.Namespace) -> int:
@@ -333,7 +372,26 @@ def _run(args: argparse.Namespace) -> int:
             + [str(record["n_diverged"])]
         )
     print(_align(lines, [False] * (len(columns) + 1) + [True, True, False, True]))
-    _print_where(results.out)
+    figures = _write_report(results.out, args.format)
+    _print_where(results.out, figures)
+    return 0
+
+
+def _write_report(out: Path, formats: Sequence[str] | None) -> list[Path] | None:
+    """Write the HTML report (printing its path) and the static figures in ``formats``; return those written.
+
+    None without ``formats``; an empty list for a sweep of several variants (which gets no static figures).
+    """
+    from forgetlab.report import write_figures, write_report
+
+    figures = write_figures(out, formats) if formats else None
+    print(f"report: {write_report(out)}")
+    return figures
+
+
+def _report(args: argparse.Namespace) -> int:
+    figures = _write_report(Path(args.dir), args.format)
+    _print_figures([], figures)
     return 0
 
 
@@ -360,7 +418,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     from forgetlab.errors import ForgetlabError
 
     try:
-        return {"tutorial": _tutorial, "run": _run, "compare": _compare, "query": _query}[args.command](args)
+        commands = {"tutorial": _tutorial, "run": _run, "compare": _compare, "query": _query, "report": _report}
+        return commands[args.command](args)
     except ForgetlabError as error:
         print(f"forgetlab: error: {error}", file=sys.stderr)
         return 2

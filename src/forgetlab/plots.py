@@ -69,20 +69,31 @@ def plot_scores(scores: pd.DataFrame, *, metric: str = "r2") -> Figure:
     return figure
 
 
-def plot_predictions(predictions: pd.DataFrame, stream: Stream, *, seed: int | None = None) -> Figure:
+def plot_predictions(
+    predictions: pd.DataFrame,
+    stream: Stream | None = None,
+    *,
+    seed: int | None = None,
+    labels: tuple[str, str] = ("day", "price"),
+) -> Figure:
     """The final model's test-set predictions against the true curve, one panel per schedule.
 
     The tutorial's figure: the true price over every task of the stream as a line, and
-    each task's test-set predictions as points.
+    each task's test-set predictions as points. Several strategies get a panel per
+    schedule and strategy.
 
     Parameters
     ----------
     predictions : DataFrame
         The predictions table (``forgetlab.load(OUT, "predictions")``).
-    stream : Stream
-        The stream the predictions were made on (its tasks carry the true curves).
+    stream : Stream, optional
+        The stream the predictions were made on: its tasks carry the true curves. Without
+        it (e.g. from an output directory alone), the true curve of each task is its test
+        targets ``y_true`` sorted by ``x``.
     seed : int, optional
         Which seed's runs to show; default the first.
+    labels : (str, str), default ("day", "price")
+        The x and y axes' labels (the tutorial's by default).
 
     Returns
     -------
@@ -90,21 +101,30 @@ def plot_predictions(predictions: pd.DataFrame, stream: Stream, *, seed: int | N
     """
     seed = int(predictions["seed"].iloc[0]) if seed is None else seed
     rows = predictions[predictions["seed"] == seed]
-    schedules = list(dict.fromkeys(rows["schedule"]))
-    figure, axes = _panels(len(schedules))
-    for ax, schedule in zip(axes, schedules, strict=True):
-        for i, task in enumerate(stream.tasks):
-            if task.curve is not None:
-                x = stream.denormalise(task.curve.x)[:, 0]
-                order = np.argsort(x)
-                ax.plot(x[order], task.curve.y[order], color="black", linewidth=1, label="true" if i == 0 else None)
-        part = rows[rows["schedule"] == schedule]
+    panel = rows["schedule"] if rows["strategy"].nunique() < 2 else rows["schedule"] + " / " + rows["strategy"]
+    panels = list(dict.fromkeys(panel))
+    figure, axes = _panels(len(panels))
+    for ax, name in zip(axes, panels, strict=True):
+        part = rows[panel == name]
+        if stream is not None:
+            for i, task in enumerate(stream.tasks):
+                if task.curve is not None:
+                    x = stream.denormalise(task.curve.x)[:, 0]
+                    order = np.argsort(x)
+                    label = "true" if i == 0 else None
+                    ax.plot(x[order], task.curve.y[order], color="black", linewidth=1, label=label)
+        else:
+            first = part[part["run"] == part["run"].iloc[0]]
+            for i, task in enumerate(dict.fromkeys(first["task"])):
+                truth = first[first["task"] == task].sort_values("x", kind="stable")
+                label = "true (test targets)" if i == 0 else None
+                ax.plot(truth["x"], truth["y_true"], color="black", linewidth=1, label=label)
         for task in dict.fromkeys(part["task"]):
             points = part[part["task"] == task]
             ax.scatter(points["x"], points["y_pred"], s=14, zorder=2, label=f"{task} predictions")
-        ax.set_title(f"{schedule} (seed {seed})")
-        ax.set_xlabel("day")
+        ax.set_title(f"{name} (seed {seed})")
+        ax.set_xlabel(labels[0])
         ax.grid(alpha=0.3)
-    axes[0].set_ylabel("price")
+    axes[0].set_ylabel(labels[1])
     axes[0].legend()
     return figure
