@@ -30,6 +30,7 @@ _EXPORTS = {
     "run_sweep": "forgetlab.api",
     "load_config": "forgetlab.config",
     "query": "forgetlab.store",
+    "write_report": "forgetlab.report",
     "tutorial": "forgetlab.api",
     "tutorial_experiment": "forgetlab.api",
 }
@@ -49,6 +50,7 @@ __all__ = [
     "summarise",
     "tutorial",
     "tutorial_experiment",
+    "write_report",
 ]
 
 if TYPE_CHECKING:
@@ -57,6 +59,7 @@ if TYPE_CHECKING:
     from forgetlab.errors import ForgetlabError, InvalidParameterError
     from forgetlab.experiment import Experiment, Results
     from forgetlab.stats import compare, final_scores, summarise
+    from forgetlab.report import write_report
     from forgetlab.store import load, query
 
 
