@@ -58,8 +58,8 @@ if TYPE_CHECKING:
     from forgetlab.config import load_config
     from forgetlab.errors import ForgetlabError, InvalidParameterError
     from forgetlab.experiment import Experiment, Results
-    from forgetlab.stats import compare, final_scores, summarise
     from forgetlab.report import write_report
+    from forgetlab.stats import compare, final_scores, summarise
     from forgetlab.store import load, query
 
 
