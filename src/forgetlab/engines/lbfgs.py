@@ -50,17 +50,20 @@ its last accepted point (at x0 with the returned values if x0 itself is non-fini
 
 Batch independence. A run's vectors that enter inner products (s, y, g, d) are stored in rows
 padded to a multiple of 64 bytes, each starting 64-byte aligned, and every inner product and the
-combination H g = gamma g + [S Y] c are batched matrix products (``torch.bmm``: 1 x P times
-P x k per run) of one shape whatever the batch; MKL computes such a product identically for a
-run alone, in any slot of a batch and with 1 or 2 threads (it does not for unaligned rows or
-1-column results, which are not used). The scalar logic is element-wise float64, run by run for
-few runs and vectorised over runs otherwise, with the same operations; the other vector
-operations are element-wise. A run's results are therefore bit-identical whatever the batch
+combination H g = gamma g + [S Y] c are batched matrix products (``torch.bmm``: 1 x P times P x
+k per run) of one shape whatever the batch, and with more than one thread the products of a
+single run (a run alone, or alone in a range of slots) are computed as a batch of two (``_bmm``:
+PyTorch hands a batch of one to MKL as a plain matrix product, which MKL may split between
+threads: measured on an AVX-512 Xeon); MKL computes such a product identically for a run alone,
+in any slot of a batch and with 1 or 2 threads (it does not for unaligned rows or 1-column
+results, which are not used). The scalar logic is element-wise float64, run by run for few runs
+and vectorised over runs otherwise, with the same operations; the other vector operations are
+element-wise. A run's results are therefore bit-identical whatever the batch
 (``tests/test_lbfgs.py`` checks alone against batches of 3 to 40 runs, 1 and 2 threads, and
-every alternative code path against the others), provided ``fun`` is row-independent too
-(beware ``t.sum(1)`` on a single row of >= 32768 entries: PyTorch then sums it with two threads,
-in another order than the rows of a batch). The independence rests on the BLAS: another BLAS
-build or CPU may round these products differently, consistently within a process.
+every alternative code path against the others), provided ``fun`` is row-independent too (beware
+``t.sum(1)`` on a single row of >= 32768 entries: PyTorch then sums it with two threads, in
+another order than the rows of a batch). The independence rests on the BLAS: another BLAS build
+or CPU may round these products differently, consistently within a process.
 
 Floating point. Vectors (x, g, d, s, y) keep the dtype of ``x0``; inner products are
 accumulated in that dtype by the BLAS, H g is one matrix product in that dtype (its two-loop
@@ -76,14 +79,16 @@ Differences from SciPy 1.17 (float64). Rounding only: inner products are summed 
 than OpenBLAS's ``ddot``/``dnrm2``, and the L-BFGS step is the two-loop recursion in
 inner-product form, combined by one matrix product, rather than L-BFGS-B's compact
 representation (mathematically equal). Iterates agree to ~1e-16 after two iterations and the gap
-grows with the iterations: counts, stop and point (to 1e-8) are identical on the quadratics (up
-to 125 iterations), Rosenbrock functions (up to 72 iterations), line-search failures and 30
-iterations of a small network tested in ``tests/test_lbfgs.py``; 20-D Rosenbrock runs (~120
-iterations) differ by up to 2 iterations and 4 evaluations, as much as SciPy differs from itself
-when x0 moves by one ulp. Not mirrored: L-BFGS-B's reset of the memory when the Cholesky
-factorisation of its middle matrix fails (rounding-level breakdown of its compact form). After a
-line-search failure SciPy returns the restored x and jac but ``fun`` of the last rejected trial;
-``minimize`` returns f(x).
+grows with the iterations: counts, stop and point (to 1e-8) are identical on the quadratics,
+Rosenbrock functions (up to 72 iterations), line-search failures and 30 iterations of a small
+network tested in ``tests/test_lbfgs.py``, except the point of the 20-D quadratic of condition
+1e3 (125 iterations): 1.1e-8 from SciPy's, as much as either optimiser moves (up to 1.5e-8) when
+x0 moves by one ulp, and the BLAS's AVX2 and AVX-512 kernels alone move it by 5e-9; 20-D
+Rosenbrock runs (~120 iterations) differ by up to 2 iterations and 4 evaluations, as much as
+SciPy differs from itself when x0 moves by one ulp. Not mirrored: L-BFGS-B's reset of the memory
+when the Cholesky factorisation of its middle matrix fails (rounding-level breakdown of its
+compact form). After a line-search failure SciPy returns the restored x and jac but ``fun`` of
+the last rejected trial; ``minimize`` returns f(x).
 
 Cost per iteration and memory. Between two calls of the objective a run reads its history (2
 ``history`` vectors of P) twice, for [S Y]'[g y] and for H g, and about a dozen other vectors of
@@ -628,6 +633,31 @@ def _move_rows(t: torch.Tensor, to: np.ndarray, source: np.ndarray) -> None:
 # --- inner products and combinations, one per run, independent of the batch --------------------
 
 
+def _bmm(a: torch.Tensor, b: torch.Tensor, out: torch.Tensor | None = None) -> torch.Tensor:
+    """``torch.bmm(a, b)`` (into ``out`` if given), computed alike for a batch of one and in a batch.
+
+    PyTorch hands a batch of one to the BLAS as a plain matrix product, which MKL may split
+    between threads (another summation order), whereas a batch of two or more is one batched
+    call that computes each product on one thread, with the bits of a single-threaded product.
+    So with more than one thread a batch of one is computed as a batch of two (stride-0
+    expansion, no copy) and the first result kept; with one thread the plain product is
+    already the same computation (no cost). Measured with PyTorch 2.13, MKL 2024.2, on a Xeon
+    with AVX-512 and 2 threads: the 1 x P' times P' x k inner products of a single run differ
+    in the last bits from the same products in a batch, and from themselves with 1 thread,
+    from P' ~ 10^4 on in float64 (~ 2 10^4 in float32), and so do the (2 x P')(P' x 2 history)
+    products with MKL's AVX2 kernels (``MKL_ENABLE_INSTRUCTIONS=AVX2``); expanded, every product
+    of :func:`_row_products` and :func:`_directions` equals the batch's, and with 1 thread the
+    plain one does too (128 shapes, history 1 to 20, P' up to 2.6 10^5, both dtypes, AVX2 and
+    AVX-512 kernels). (The same tests passed on the AVX2 EPYC machines used before without
+    this.) Cost: nothing with 1 thread; with 2 (P = 10,401), 6-40 us per product of a single
+    run, ~45 us (float32) to ~80 us (float64) per iteration of a run alone.
+    """
+    if a.shape[0] != 1 or torch.get_num_threads() == 1:
+        return torch.bmm(a, b) if out is None else torch.bmm(a, b, out=out)
+    first = torch.bmm(a.expand(2, -1, -1), b.expand(2, -1, -1))[:1]
+    return first if out is None else out.copy_(first)
+
+
 def _row_products(state: _State, sel: _Sel, u: torch.Tensor, v_t: torch.Tensor) -> np.ndarray:
     """u'v float64 (n, k) of the runs ``sel``, for u a view (n_running, 1, P') and v_t (n_running, P', k).
 
@@ -635,16 +665,16 @@ def _row_products(state: _State, sel: _Sel, u: torch.Tensor, v_t: torch.Tensor) 
     """
     if sel.span is not None:
         if sel.full:
-            return _array(torch.bmm(u, v_t)[:, 0])
+            return _array(_bmm(u, v_t)[:, 0])
         s = sel.span
-        return _array(torch.bmm(u[s], v_t[s])[:, 0])
+        return _array(_bmm(u[s], v_t[s])[:, 0])
     ranges = sel.ranges()
     if ranges is None:  # gathered rows (new tensors: their rows are 64-byte aligned too)
-        return _array(torch.bmm(sel.take(u), sel.take(v_t.transpose(1, 2)).transpose(1, 2))[:, 0])
+        return _array(_bmm(sel.take(u), sel.take(v_t.transpose(1, 2)).transpose(1, 2))[:, 0])
     out = torch.empty((sel.n, 1, v_t.shape[2]), dtype=state.dtype, device=state.device)
     pos = 0
     for lo, hi in ranges:
-        torch.bmm(u[lo:hi], v_t[lo:hi], out=out[pos : pos + hi - lo])
+        _bmm(u[lo:hi], v_t[lo:hi], out=out[pos : pos + hi - lo])
         pos += hi - lo
     return _array(out[:, 0])
 
@@ -665,12 +695,12 @@ def _directions(state: _State, sel: _Sel, slot: np.ndarray, dr: np.ndarray) -> N
         spans = [(sel.span.start + b, sel.span.start + b + part.size)] if sel.span is not None else _spans(part)
         if len(spans) == 1:
             lo, hi = spans[0]
-            dots = _array(torch.bmm(state.gy[lo:hi], state.hist_t[lo:hi]))
+            dots = _array(_bmm(state.gy[lo:hi], state.hist_t[lo:hi]))
         else:
             out = torch.empty((part.size, 2, 2 * m), dtype=state.dtype, device=state.device)
             pos = 0
             for lo, hi in spans:
-                torch.bmm(state.gy[lo:hi], state.hist_t[lo:hi], out=out[pos : pos + hi - lo])
+                _bmm(state.gy[lo:hi], state.hist_t[lo:hi], out=out[pos : pos + hi - lo])
                 pos += hi - lo
             dots = _array(out)
         new = slot[part] >= 0
@@ -710,7 +740,7 @@ def _directions(state: _State, sel: _Sel, slot: np.ndarray, dr: np.ndarray) -> N
         coef_t = torch.from_numpy(coef.astype(state.np_dtype, copy=False)).to(state.device)
         pos = 0
         for lo, hi in spans:
-            torch.bmm(coef_t[pos : pos + hi - lo], state.comb[lo:hi], out=state.hg1[lo:hi])
+            _bmm(coef_t[pos : pos + hi - lo], state.comb[lo:hi], out=state.hg1[lo:hi])
             pos += hi - lo
 
 
