@@ -106,7 +106,7 @@ def _build_parser() -> argparse.ArgumentParser:
         "matched-pairs rank-biserial correlation. Also prints each level's mean over seeds with a "
         "95%% bootstrap interval.",
     )
-    compare.add_argument("dir", metavar="DIR", help="an experiment's output directory (holding results.parquet)")
+    compare.add_argument("dir", metavar="DIR", help="an experiment's output directory")
     compare.add_argument(
         "--between", choices=("schedule", "strategy"), default="schedule", help="what to compare (default: schedule)"
     )
