@@ -216,20 +216,10 @@ def _align(lines: list[list[str]], right: Sequence[bool]) -> str:
     return "\n".join(row.rstrip() for row in text)
 
 
-def _number(value: float, digits: int = 3) -> str:
-    """``digits`` decimals, or two significant digits for values too small to show them."""
-    if value != value:
-        return "nan"
-    return f"{value:.2g}" if 0 < abs(value) < 10**-digits else f"{value:.{digits}f}"
-
-
-def _p(value: float) -> str:
-    """A p-value: three decimals, or two significant digits below 0.01."""
-    return "nan" if value != value else f"{value:.2g}" if value < 0.01 else f"{value:.3f}"
-
-
 def _compare(args: argparse.Namespace) -> int:
     from forgetlab.stats import at_epoch, compare, summarise
+    from forgetlab.stats import format_number as _number
+    from forgetlab.stats import format_p_value as _p
     from forgetlab.store import load
 
     scores = load(args.dir)
@@ -342,6 +332,7 @@ def _run(args: argparse.Namespace) -> int:
     from forgetlab.api import run_sweep
     from forgetlab.config import load_config
     from forgetlab.stats import at_epoch, summarise
+    from forgetlab.stats import format_number as _number
 
     sweep = load_config(args.config)
     out = args.out or f"runs/{Path(args.config).stem}-{sweep.fingerprint()[:8]}"

@@ -54,7 +54,7 @@ import pandas as pd
 
 from forgetlab.errors import ForgetlabError, invalid
 from forgetlab.experiment import STREAM_METRICS
-from forgetlab.stats import BAND, BETWEEN, TASK_METRICS, at_epoch, compare, summarise
+from forgetlab.stats import BAND, BETWEEN, TASK_METRICS, at_epoch, compare, format_number, format_p_value, summarise
 from forgetlab.store import MANIFEST, OutputError, load, part_files, write_atomic
 
 __all__ = [
@@ -707,16 +707,16 @@ def _matrix_figure(panel: _Panel, R: np.ndarray, counts: np.ndarray) -> dict:
 # Tables
 
 
+def _number(value: float | None, digits: int = 3) -> str:
+    return format_number(value, digits, missing="–")
+
+
+def _p(value: float) -> str:
+    return format_p_value(value, missing="–")
+
+
 def _esc(value: object) -> str:
     return html.escape(str(value))
-
-
-def _number(value: float, digits: int = 3) -> str:
-    """``digits`` decimals, or two significant digits for values too small to show them; "–" for NaN."""
-    if value is None or value != value:
-        return "–"
-    value = float(value)
-    return f"{value:.2g}" if 0 < abs(value) < 10**-digits else f"{value:.{digits}f}"
 
 
 def _caption(text: str) -> str:
@@ -729,11 +729,6 @@ def _note(text: str) -> str:
 
 def _grid(figures: str) -> str:
     return f'<div class="grid">\n{figures}\n</div>'
-
-
-def _p(value: float) -> str:
-    """A p-value: three decimals, or two significant digits below 0.01."""
-    return "–" if value != value else f"{value:.2g}" if value < 0.01 else f"{value:.3f}"
 
 
 def _table(header: Sequence[str], rows: Sequence[Sequence[str]], numeric: Sequence[bool], table_id: str) -> str:

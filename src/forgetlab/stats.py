@@ -617,3 +617,28 @@ def compare(
     table = pd.DataFrame.from_records(records, columns=[c for c in columns if c != "p_holm"])
     table.insert(columns.index("p_holm"), "p_holm", holm(table["p_value"].to_numpy(dtype=float)))
     return table
+
+
+def format_number(value: float | None, digits: int = 3, *, missing: str = "nan") -> str:
+    """``digits`` decimals, or two significant digits for values too small to show them.
+
+    Examples
+    --------
+    >>> format_number(0.98765), format_number(0.00012), format_number(float("nan"), missing="–")
+    ('0.988', '0.00012', '–')
+    """
+    if value is None or value != value:
+        return missing
+    value = float(value)
+    return f"{value:.2g}" if 0 < abs(value) < 10**-digits else f"{value:.{digits}f}"
+
+
+def format_p_value(value: float, *, missing: str = "nan") -> str:
+    """A p-value: three decimals, or two significant digits below 0.01.
+
+    Examples
+    --------
+    >>> format_p_value(0.0312), format_p_value(3.1e-05)
+    ('0.031', '3.1e-05')
+    """
+    return missing if value != value else f"{value:.2g}" if value < 0.01 else f"{value:.3f}"
