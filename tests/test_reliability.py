@@ -262,9 +262,16 @@ def test_an_unwritable_output_directory_is_one_line_and_exit_2(tmp_path, monkeyp
     assert err.count("\n") == 0 and "cannot be created: Permission denied" in err
 
 
-def test_two_runs_on_one_directory_at_once_the_second_is_refused(tmp_path, uninterrupted):
+# Runs of the tutorial's model (a few seconds each): the first writer is sure to be busy.
+SLOW = CONFIG.replace('seeds = "0-4"', 'seeds = "0-7"').replace(
+    "hidden_layer_sizes = [8]", "hidden_layer_sizes = [100, 100]"
+)
+SLOW = SLOW.replace("max_iter = 60", "max_iter = 10000")
+
+
+def test_two_runs_on_one_directory_at_once_the_second_is_refused(tmp_path):
     config = tmp_path / "sweep.toml"
-    config.write_text(CONFIG)
+    config.write_text(SLOW)
     out = tmp_path / "out"
     command = [sys.executable, "-m", "forgetlab.cli", "run", str(config), "--out", str(out), "--jobs", "1"]
     first = subprocess.Popen([*command, "--no-progress"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -275,12 +282,13 @@ def test_two_runs_on_one_directory_at_once_the_second_is_refused(tmp_path, unint
         second = subprocess.run([*command, "--resume", "--no-progress"], capture_output=True, text=True, check=False)
         still_running = first.poll() is None
     finally:
-        first.wait(timeout=300)
+        first.kill()
+        first.wait(timeout=60)
     assert still_running, "the first run was still writing when the second started"
     assert second.returncode == 2
     assert second.stderr.count("\n") == 1 and "is in use by another forgetlab run (pid" in second.stderr
-    assert first.returncode == 0
-    assert_same_table(load(out), uninterrupted.scores)
+    done = load(out)  # what the first wrote is whole, and the second wrote nothing
+    assert 1 <= done["run"].nunique() < 24 and not done.duplicated(["run", "epoch", "task", "metric"]).any()
 
 
 def test_an_interruption_between_the_two_files_of_a_batch_loses_nothing(tmp_path, monkeypatch, sweep, uninterrupted):
