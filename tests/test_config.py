@@ -256,12 +256,13 @@ def test_any_malformed_config_is_an_invalid_parameter_error_or_a_sweep(changes):
     """Whatever a config's keys hold, loading it ends in a Sweep or in forgetlab's one-line error."""
     data = config_data()
     for where, key, value in changes:
+        schedules = data.get("schedules")
         target = {
             "top": data,
             "stream": data.get("stream"),
             "model": data.get("model"),
             "optimizer": data.get("optimizer"),
-            "schedule": data["schedules"][-1] if isinstance(data.get("schedules"), list) else None,
+            "schedule": schedules[-1] if isinstance(schedules, list) and schedules else None,
         }[where]
         if isinstance(target, dict):
             target[key] = value

@@ -47,6 +47,13 @@ NOT_AN_INT = st.one_of(
     st.text(max_size=3), st.floats(allow_nan=True), st.booleans(), st.lists(st.integers(), max_size=2)
 )
 NEGATIVE = st.integers(-(2**40), -1)
+ACTIVATIONS = ("identity", "logistic", "tanh", "relu")
+
+
+def _two_counts(value: object) -> bool:
+    """Whether ``value`` is a valid ``epochs_per_task`` for the two seasons (two ints >= 1)."""
+    return isinstance(value, list) and len(value) == 2 and all(type(v) is int and v >= 1 for v in value)
+
 
 # (where, key, bad values, the word the message must hold); where is a path into the config.
 MUTATIONS = [
@@ -66,10 +73,10 @@ MUTATIONS = [
     (
         (),
         "engine",
-        st.one_of(st.text(max_size=6).filter(lambda v: v not in ("auto", "torch", "sklearn")), JUNK),
+        st.one_of(st.text(max_size=6), JUNK).filter(lambda v: v not in ("auto", "torch", "sklearn")),
         "engine",
     ),
-    ((), "dtype", st.one_of(st.text(max_size=6).filter(lambda v: v not in ("float32", "float64")), JUNK), "dtype"),
+    ((), "dtype", st.one_of(st.text(max_size=6), JUNK).filter(lambda v: v not in ("float32", "float64")), "dtype"),
     ((), "stream", st.one_of(st.integers(), st.text(max_size=3), st.lists(st.integers(), max_size=2)), "stream"),
     ((), "model", st.one_of(st.integers(), st.text(max_size=3), st.lists(st.integers(), max_size=2)), "model"),
     ((), "optimizer", st.one_of(st.integers(), st.text(max_size=3), st.lists(st.integers(), max_size=2)), "optimizer"),
@@ -90,12 +97,17 @@ MUTATIONS = [
         "hidden",
     ),
     (("model",), "alpha", st.one_of(st.floats(-1e9, -1e-9), st.text(max_size=2)), "alpha"),
-    (("model",), "activation", st.text(max_size=5), "activation"),
+    (("model",), "activation", st.text(max_size=5).filter(lambda v: v not in ACTIVATIONS), "activation"),
     (("model",), "random_state", st.integers(), "random_state"),
     (("optimizer",), "name", st.text(max_size=5).filter(lambda v: v not in ("lbfgs", "adam", "sgd")), "solver"),
     (("optimizer",), "max_iter", st.one_of(NEGATIVE, st.text(max_size=2)), "max_iter"),
     (("optimizer",), "tol", st.one_of(st.floats(-1e9, -1e-9), st.text(min_size=1, max_size=2)), "tol"),
-    (("schedules", 0), "epochs_per_task", st.one_of(st.just([1]), st.just([0, 1]), st.just([1, 2, 3]), JUNK), "epochs"),
+    (
+        ("schedules", 0),
+        "epochs_per_task",
+        st.one_of(st.just([1]), st.just([0, 1]), st.just([1, 2, 3]), JUNK.filter(lambda v: not _two_counts(v))),
+        "epochs",
+    ),
     (("schedules", 1), "k", st.one_of(NEGATIVE, st.integers(69, 2**60), NOT_AN_INT), "'k'"),
     (("schedules", 1), "n_epochs", st.one_of(NEGATIVE, NOT_AN_INT), "n_epochs"),
     (("schedules", 1), "name", JUNK.filter(lambda v: v not in ("interspersed", "alternating")), "schedules"),
