@@ -7,7 +7,8 @@ from test_engine_torch import poisoned_stream
 
 from forgetlab import InvalidParameterError
 from forgetlab.engines.continual import ContinualResult, model_spec, train_continual
-from forgetlab.engines.mlp import (
+from forgetlab.metrics import score_matrix
+from forgetlab.numerics.mlp import (
     MLPSpec,
     cross_entropy,
     forward,
@@ -17,7 +18,6 @@ from forgetlab.engines.mlp import (
     predict_classes,
     squared_sample_gradients,
 )
-from forgetlab.metrics import score_matrix
 from forgetlab.schedules import Interspersed, Sequential
 from forgetlab.strategies import EWC, SI, Joint, Naive, Replay
 from forgetlab.tasks import rotated_digits, seasons, split_digits

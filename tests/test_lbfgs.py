@@ -1,4 +1,4 @@
-"""Tests of the batched L-BFGS (forgetlab.engines.lbfgs) against SciPy's L-BFGS-B and its own contract.
+"""Tests of the batched L-BFGS (forgetlab.numerics.lbfgs) against SciPy's L-BFGS-B and its own contract.
 
 SciPy is called on the same torch objective (one row at a time), so both optimisers see
 bit-identical f and g at identical points; what differs is only their own arithmetic.
@@ -17,8 +17,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from forgetlab.engines import lbfgs
-from forgetlab.engines.lbfgs import DEFAULT_FTOL, LBFGSResult, Status, message, minimize
 from forgetlab.errors import InvalidParameterError
+from forgetlab.numerics.lbfgs import DEFAULT_FTOL, LBFGSResult, Status, message, minimize
 
 F64 = torch.float64
 

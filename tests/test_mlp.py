@@ -11,7 +11,7 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.neural_network import MLPRegressor
 
 from forgetlab import InvalidParameterError
-from forgetlab.engines.mlp import ACTIVATIONS, MLPSpec, init_params, loss_and_grad, predict
+from forgetlab.numerics.mlp import ACTIVATIONS, MLPSpec, init_params, loss_and_grad, predict
 from forgetlab.tasks import seasons
 
 

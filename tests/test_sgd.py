@@ -16,10 +16,10 @@ from sklearn.neural_network import MLPRegressor
 from test_engine_torch import poisoned_stream
 
 from forgetlab.engines import sklearn as sklearn_engine
-from forgetlab.engines.mlp import MLPSpec, init_params
-from forgetlab.engines.sgd import SGD, Adam, optimizer_for, partial_fit
 from forgetlab.engines.torch import check_estimator, spec_of, train_batch
 from forgetlab.errors import InvalidParameterError
+from forgetlab.numerics.mlp import MLPSpec, init_params
+from forgetlab.numerics.sgd import SGD, Adam, optimizer_for, partial_fit
 from forgetlab.schedules import Interspersed, Sequential
 from forgetlab.tasks import seasons
 

@@ -7,7 +7,7 @@ from scipy import stats
 
 from forgetlab import InvalidParameterError
 from forgetlab.engines.continual import model_spec, train_continual
-from forgetlab.engines.mlp import MLPSpec, forward, init_params, log_softmax, loss_and_grad
+from forgetlab.numerics.mlp import MLPSpec, forward, init_params, log_softmax, loss_and_grad
 from forgetlab.schedules import Alternating, Sequential
 from forgetlab.strategies import (
     EWC,

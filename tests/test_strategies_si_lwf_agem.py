@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 import forgetlab.strategies
 from forgetlab import InvalidParameterError
 from forgetlab.engines.continual import model_spec, train_continual
-from forgetlab.engines.mlp import forward, init_params, loss_and_grad
+from forgetlab.numerics.mlp import forward, init_params, loss_and_grad
 from forgetlab.schedules import Sequential
 from forgetlab.strategies import Context, Minibatch, Naive, Phase, make_strategy
 from forgetlab.strategies.agem import AGEM, equal_shares, project_gradient

@@ -320,7 +320,7 @@ def test_from_arrays_regression():
     np.testing.assert_array_equal(stream.tasks[0].x_train, a[0])
     assert stream.tasks[0].x_train is not a[0]
     np.testing.assert_array_equal(stream.denormalise(a[0]), a[0])
-    scaled = Stream.from_arrays([a], input_offset=1.0, input_scale=[2.0, 4.0], name="mine")
+    scaled = from_arrays([a], input_offset=1.0, input_scale=[2.0, 4.0], name="mine")
     np.testing.assert_array_equal(scaled.denormalise(np.ones((1, 2))), [[3.0, 5.0]])
     assert scaled.name == "mine" and scaled.description == {"kind": "arrays", "n_tasks": 1, "n_features": 2}
 

@@ -3,8 +3,8 @@
 - :mod:`forgetlab.engines.sklearn`: any scikit-learn estimator with ``partial_fit``, one
   process per run; the reference for the tutorial's exact semantics.
 - :mod:`forgetlab.engines.torch`: ``MLPRegressor`` (lbfgs, adam or sgd) batched over runs
-  in PyTorch (:mod:`forgetlab.engines.mlp`, :mod:`forgetlab.engines.lbfgs`,
-  :mod:`forgetlab.engines.sgd`). Imported only when used, so that the command line starts
+  in PyTorch (:mod:`forgetlab.numerics.mlp`, :mod:`forgetlab.numerics.lbfgs`,
+  :mod:`forgetlab.numerics.sgd`). Imported only when used, so that the command line starts
   fast.
 """
 

@@ -4,14 +4,14 @@ For each seed, :func:`train_continual` trains one run of the MLP on the stream a
 schedule plans it, under a continual-learning strategy (:mod:`forgetlab.strategies`), and
 scores every task's whole test set after every epoch. All runs of a batch are one set of
 tensors (parameters (R, P)); a run's numbers do not depend on the other runs of its batch
-beyond the rounding of the model's matrix products (:mod:`forgetlab.engines.mlp`).
+beyond the rounding of the model's matrix products (:mod:`forgetlab.numerics.mlp`).
 
 One epoch, per run:
 
 1. the epoch's samples (the plan's parts, after the strategy's ``transform_plan``) are
    shuffled with the run's own RNG and cut into minibatches of ``batch_size`` (the last
    one smaller); minibatch boundaries are shared, the samples are the run's own;
-2. each minibatch is one optimiser step (Adam or SGD, :mod:`forgetlab.engines.sgd`) on the
+2. each minibatch is one optimiser step (Adam or SGD, :mod:`forgetlab.numerics.sgd`) on the
    mean loss over the minibatch plus the strategy's terms, in the order of
    :mod:`forgetlab.strategies.base`: regression uses the squared error, classification
    the softmax cross-entropy over the scenario's training units
@@ -47,9 +47,12 @@ import numpy as np
 import torch
 from sklearn.neural_network import MLPClassifier, MLPRegressor
 
-from forgetlab.engines import sgd
 from forgetlab.engines.base import RunResult, describe_plan, run_in_batches
-from forgetlab.engines.mlp import (
+from forgetlab.engines.torch import DTYPES, hidden_sizes, torch_threads
+from forgetlab.errors import invalid
+from forgetlab.metrics import accuracy, r2_score
+from forgetlab.numerics import sgd
+from forgetlab.numerics.mlp import (
     MLPSpec,
     backward,
     classes_of,
@@ -59,9 +62,6 @@ from forgetlab.engines.mlp import (
     predict,
     weight_penalty,
 )
-from forgetlab.engines.torch import DTYPES, hidden_sizes, torch_threads
-from forgetlab.errors import invalid
-from forgetlab.metrics import accuracy, r2_score
 from forgetlab.schedules import Epoch, Schedule
 from forgetlab.strategies.base import Context, Minibatch, Phase, Strategy, check_choice, check_number, run_rng
 from forgetlab.tasks import Stream

@@ -5,15 +5,15 @@ trains, and the engine mirrors its semantics run by run:
 
 - initialisation: the very numbers ``MLPRegressor(random_state=seed)`` draws;
 - loss and gradient: squared error / 2 plus ``alpha * ||W||² / (2 n)``, biases not
-  penalised (:mod:`forgetlab.engines.mlp`);
+  penalised (:mod:`forgetlab.numerics.mlp`);
 - ``solver="lbfgs"``: each epoch is a complete L-BFGS run on the epoch's batch, with
   SciPy's L-BFGS-B rules (history 10, stop when max |g| <= ``tol``, after ``max_iter``
   iterations or ``max_fun`` evaluations, or when the relative reduction of the loss falls
-  below 2.2e-9) — :mod:`forgetlab.engines.lbfgs`, batched over runs.
+  below 2.2e-9) — :mod:`forgetlab.numerics.lbfgs`, batched over runs.
 - ``solver="adam"`` or ``"sgd"``: each epoch is one pass of minibatch steps over the epoch's
   batch, shuffled with the run's ``RandomState(seed)`` created afresh every epoch, and the
   optimiser's state (moments, velocities, learning rate, samples seen) carries over from
-  epoch to epoch, exactly as ``partial_fit`` does — :mod:`forgetlab.engines.sgd`. ``n_iter``
+  epoch to epoch, exactly as ``partial_fit`` does — :mod:`forgetlab.numerics.sgd`. ``n_iter``
   and ``n_fun`` count the epoch's minibatch steps (scikit-learn's ``n_iter_`` is 1).
 
 Runs are a batch dimension: parameters are (R, P), each run's batch of the epoch is
@@ -40,11 +40,11 @@ import numpy as np
 import torch
 from sklearn.neural_network import MLPClassifier, MLPRegressor
 
-from forgetlab.engines import lbfgs, sgd
 from forgetlab.engines.base import RunResult, describe_plan, run_in_batches
-from forgetlab.engines.mlp import MLPSpec, init_params, loss_and_grad, predict
 from forgetlab.errors import invalid
 from forgetlab.metrics import r2_score
+from forgetlab.numerics import lbfgs, sgd
+from forgetlab.numerics.mlp import MLPSpec, init_params, loss_and_grad, predict
 from forgetlab.schedules import Epoch, Schedule
 from forgetlab.tasks import Stream
 

@@ -8,7 +8,7 @@ from typing import ClassVar
 import numpy as np
 import torch
 
-from forgetlab.engines.mlp import loss_and_grad
+from forgetlab.numerics.mlp import loss_and_grad
 from forgetlab.strategies.base import Context, Minibatch, Phase, Strategy, check_memory, check_number, run_rng
 from forgetlab.tasks import Stream
 

@@ -47,8 +47,8 @@ from typing import Any, ClassVar
 import numpy as np
 import torch
 
-from forgetlab.engines.mlp import MLPSpec
 from forgetlab.errors import invalid
+from forgetlab.numerics.mlp import MLPSpec
 from forgetlab.schedules import Epoch
 from forgetlab.tasks import Stream
 

@@ -8,7 +8,7 @@ from typing import ClassVar
 import numpy as np
 import torch
 
-from forgetlab.engines.mlp import forward, log_softmax, squared_sample_gradients
+from forgetlab.numerics.mlp import forward, log_softmax, squared_sample_gradients
 from forgetlab.strategies.base import Context, Phase, Strategy, check_choice, check_number
 
 __all__ = ["EWC", "FISHERS", "EWCState", "OnlineEWC", "fisher_diagonal"]
@@ -37,7 +37,7 @@ def fisher_diagonal(
     active units while ``newest`` is the newest task). The expected Fisher is the
     quantity EWC's derivation asks for; the empirical one is cheaper but can be a poor
     approximation (Kunstner et al. 2019). Per-sample squared gradients are summed in one
-    backward pass per class (:func:`~forgetlab.engines.mlp.squared_sample_gradients`).
+    backward pass per class (:func:`~forgetlab.numerics.mlp.squared_sample_gradients`).
 
     Parameters
     ----------

@@ -8,7 +8,7 @@ from typing import ClassVar
 import numpy as np
 import torch
 
-from forgetlab.engines.mlp import forward, log_softmax, squared_error
+from forgetlab.numerics.mlp import forward, log_softmax, squared_error
 from forgetlab.strategies.base import Context, Minibatch, Phase, Strategy, check_number
 
 __all__ = ["LwF", "LwFState", "distillation"]
@@ -32,7 +32,7 @@ def distillation(
     scale independent of :math:`T` (Hinton et al. 2015).
 
     Regression (``heads`` None): the squared error to the teacher's outputs, as the data
-    loss (:func:`~forgetlab.engines.mlp.squared_error`),
+    loss (:func:`~forgetlab.numerics.mlp.squared_error`),
 
     .. math:: L = \\frac{1}{2 n\\, n_{out}} \\sum_i \\lVert z_i - z_i^{teacher} \\rVert^2,
               \\qquad \\frac{\\partial L}{\\partial z_i} = \\frac{z_i - z_i^{teacher}}{n\\, n_{out}};

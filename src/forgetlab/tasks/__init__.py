@@ -3,7 +3,7 @@
 Regression: :func:`seasons` (the tutorial's prices), :func:`friedman_drift` (a drifting
 concept over 10 inputs). Classification, from scikit-learn's bundled digits:
 :func:`split_digits`, :func:`permuted_digits`, :func:`rotated_digits`. Your own data:
-:func:`from_arrays` (also ``Stream.from_arrays``).
+:func:`from_arrays`.
 """
 
 from forgetlab.tasks.arrays import from_arrays

@@ -4,14 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from forgetlab.errors import invalid
-
-if TYPE_CHECKING:
-    from collections.abc import Mapping
 
 __all__ = ["KINDS", "SCENARIOS", "Curve", "Stream", "Task"]
 
@@ -157,13 +153,6 @@ class Stream:
                 raise invalid(
                     "classes", f"task {task.name!r}", f"a tuple of distinct ints in [0, {n_classes})", classes
                 )
-
-    @classmethod
-    def from_arrays(cls, tasks: Sequence[Sequence[Any] | Mapping[str, Any]], **kwargs: Any) -> Stream:
-        """Build a stream from your own arrays; an alias of :func:`forgetlab.tasks.from_arrays`."""
-        from forgetlab.tasks.arrays import from_arrays
-
-        return from_arrays(tasks, **kwargs)
 
     @property
     def task_names(self) -> tuple[str, ...]:

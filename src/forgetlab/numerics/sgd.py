@@ -7,7 +7,7 @@ optimiser state (a row of every state tensor) and its own minibatch order. One c
 ``_fit_stochastic``):
 
 1. The shuffle RNG is ``RandomState(random_state)``, created afresh by every call. In the
-   first call it first draws the initial weights (:func:`~forgetlab.engines.mlp.init_params`:
+   first call it first draws the initial weights (:func:`~forgetlab.numerics.mlp.init_params`:
    ``P`` doubles), so the first call's shuffle follows those draws; every later call shuffles
    with a fresh ``RandomState(seed)``, so with the same number of samples every later call
    uses the same permutation.
@@ -17,7 +17,7 @@ optimiser state (a row of every state tensor) and its own minibatch order. One c
    with ``b = min(200, n)`` for ``batch_size="auto"`` and ``clip(batch_size, 1, n)`` otherwise.
    Each minibatch of ``m`` samples: loss and gradient of
    :math:`\\frac{1}{2m}\\sum_i (y_i - \\hat y_i)^2 + \\frac{\\alpha}{2m}\\sum_l\\lVert W_l\\rVert^2`
-   at the current parameters (:func:`~forgetlab.engines.mlp.loss_and_grad` on the minibatch:
+   at the current parameters (:func:`~forgetlab.numerics.mlp.loss_and_grad` on the minibatch:
    the penalty is scaled by the minibatch size), then one optimiser update.
 4. End of the pass: ``loss_ = sum(m * minibatch loss) / n`` (the running training loss,
    scikit-learn's ``loss_curve_`` entry), ``t_ += n`` (samples seen), then the
@@ -39,7 +39,7 @@ under ``learning_rate="adaptive"``), step counts and losses are per run; the hyp
 the minibatch size and the minibatch boundaries are shared. Every update is element-wise with
 the operations in scikit-learn's order (no fused multiply-adds), so a run's numbers do not
 depend on the other runs of the batch beyond what the model's matrix products do
-(:mod:`forgetlab.engines.mlp`). A run whose parameters become non-finite is reported as
+(:mod:`forgetlab.numerics.mlp`). A run whose parameters become non-finite is reported as
 diverged and takes no further step; the others are not affected (scikit-learn would finish
 the pass with NaNs and then raise "Solver produced non-finite parameter weights": the
 parameters cannot become finite again, so the outcome is the same).
@@ -63,8 +63,8 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from forgetlab.engines.mlp import MLPSpec, loss_and_grad
 from forgetlab.errors import invalid
+from forgetlab.numerics.mlp import MLPSpec, loss_and_grad
 
 __all__ = [
     "SGD",
@@ -506,7 +506,7 @@ def partial_fit(
 
     Examples
     --------
-    >>> from forgetlab.engines.mlp import init_params
+    >>> from forgetlab.numerics.mlp import init_params
     >>> spec = MLPSpec(layer_units=(1, 4, 1))
     >>> params = init_params(spec, [0, 1], dtype=torch.float64)
     >>> opt = Adam(2, spec.n_params, dtype=torch.float64)
