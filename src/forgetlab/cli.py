@@ -88,9 +88,12 @@ def _build_parser() -> argparse.ArgumentParser:
     _add_run_options(run)
     query = commands.add_parser(
         "query",
-        help="answer SQL over an experiment's results (DuckDB)",
+        help="answer SQL over an experiment's results (DuckDB, read-only)",
         description="Run one SQL query over an output directory's tables with DuckDB and print the answer. "
-        "The tables are 'results' (one row per run, epoch, task and metric) and 'predictions'.",
+        "The tables are 'results' (one row per run, epoch, task and metric) and 'predictions'. The query only "
+        "reads: each statement must be a SELECT (or WITH ... SELECT, VALUES, DESCRIBE, SHOW, SUMMARIZE, EXPLAIN, "
+        "PRAGMA table_info); COPY, ATTACH, INSTALL, LOAD, SET and writes are refused (exit code 2, nothing "
+        "written), and DuckDB may open no file but the tables' parts.",
     )
     query.add_argument("dir", metavar="DIR", help="an experiment's output directory")
     query.add_argument(

@@ -34,11 +34,15 @@ from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from importlib import metadata
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pandas as pd
 import pyarrow.parquet as pq
 
 from forgetlab.errors import ForgetlabError, invalid
+
+if TYPE_CHECKING:
+    import duckdb
 
 __all__ = [
     "MANIFEST",
@@ -278,18 +282,63 @@ def load(out: str | os.PathLike, table: str = "results") -> pd.DataFrame:
     return pd.concat(frames, ignore_index=True).sort_values("run", kind="stable", ignore_index=True)
 
 
+#: The PRAGMAs ``query`` runs (they only read, like ``PRAGMA table_info('results')``); it refuses every other.
+READ_PRAGMAS = frozenset(
+    {
+        "collations",
+        "database_list",
+        "database_size",
+        "functions",
+        "metadata_info",
+        "platform",
+        "show_databases",
+        "show_tables",
+        "show_tables_expanded",
+        "storage_info",
+        "table_info",
+        "user_agent",
+        "version",
+    }
+)
+READS = "SELECT, WITH ... SELECT, VALUES, FROM, DESCRIBE, SHOW, SUMMARIZE, EXPLAIN, PRAGMA table_info"
+
+
 def query(out: str | os.PathLike, sql: str) -> pd.DataFrame:
-    """Answer one SQL query over an output directory's tables, with DuckDB.
+    """Answer SQL over an output directory's tables, with DuckDB, only reading.
 
     The tables are views named ``results`` and ``predictions`` over the directory's
     parts (read in place, not copied), so a query over a large sweep reads only the
     columns and row groups it needs.
 
+    The query only reads. Each of its statements (``sql`` may hold several, separated by
+    ``;``, each answered in turn; the answer is the last one's) must be a read: SELECT,
+    WITH ... SELECT, VALUES, FROM, DESCRIBE, SHOW, SUMMARIZE, EXPLAIN of a read, or a
+    PRAGMA that reads (``table_info``, ``show_tables``, ...). Anything else (COPY, ATTACH,
+    INSTALL, LOAD, CREATE, INSERT, DELETE, DROP, SET, EXPORT, CALL, ...) is refused before
+    any statement runs, so a refused query changes and writes nothing. Behind that check,
+    DuckDB itself is closed: the only files it may open are the parts
+    (``allowed_paths``), external access is off (no other file, no network, no
+    extension; ``enable_external_access = false``) and the configuration is locked
+    (``lock_configuration = true``), so ``SELECT * FROM read_csv('/etc/passwd')`` fails too.
+
+    Parameters
+    ----------
+    out : str or os.PathLike
+        An output directory (its ``parts/`` hold the tables).
+    sql : str
+        The query; see above for what it may do.
+
+    Returns
+    -------
+    pandas.DataFrame
+        The answer of the (last) statement.
+
     Raises
     ------
     ForgetlabError
-        If the directory holds no results, or DuckDB refuses the query (its message, in
-        one line).
+        If the directory holds no results, the query is empty or does more than read
+        (the message names what was refused, e.g. COPY), or DuckDB refuses the query (its
+        message, in one line).
 
     Examples
     --------
@@ -302,22 +351,113 @@ def query(out: str | os.PathLike, sql: str) -> pd.DataFrame:
       schedule  value
     0        b    0.9
     1        a    0.5
+    >>> query(out, "COPY results TO 'results.csv'")  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    forgetlab.errors.ForgetlabError: The query must only read; refused COPY: "COPY results TO 'results.csv'" (...).
     """
     import duckdb
 
     if not part_files(out, "results"):
         raise ForgetlabError(f"No results table in {str(out)!r} (looked for {PARTS}/results-*.parquet).")
+    try:
+        _check_reads_only(sql)
+    except duckdb.Error as error:
+        raise ForgetlabError(f"The query failed: {' '.join(str(error).split())}") from None
+    tables = {table: [path.resolve() for path in part_files(out, table)] for table in TABLES}
     connection = duckdb.connect(":memory:")
     try:
-        for table in TABLES:
-            paths = part_files(out, table)
+        allowed = [path for paths in tables.values() for path in paths]
+        connection.execute(f"SET allowed_paths = [{_sql_strings(allowed)}]")
+        connection.execute("SET enable_external_access = false")
+        connection.execute("SET lock_configuration = true")
+        for table, paths in tables.items():
             if paths:
-                files = ", ".join("'" + str(path).replace("'", "''") + "'" for path in paths)
-                connection.execute(f"CREATE VIEW {table} AS SELECT * FROM read_parquet([{files}])")
+                connection.execute(f"CREATE VIEW {table} AS SELECT * FROM read_parquet([{_sql_strings(paths)}])")
         try:
             return connection.execute(sql).df()
         except duckdb.Error as error:
-            message = " ".join(str(error).split())
-            raise ForgetlabError(f"The query failed: {message}") from None
+            raise ForgetlabError(f"The query failed: {' '.join(str(error).split())}") from None
     finally:
         connection.close()
+
+
+def _sql_strings(paths: list[Path]) -> str:
+    """``paths`` as SQL string literals, comma-separated."""
+    return ", ".join("'" + str(path).replace("'", "''") + "'" for path in paths)
+
+
+def _check_reads_only(sql: str) -> None:
+    """Refuse ``sql`` unless it holds at least one statement and each only reads.
+
+    Raises
+    ------
+    ForgetlabError
+        If ``sql`` is empty or a statement does more than read.
+    duckdb.Error
+        If DuckDB cannot parse ``sql``.
+    """
+    import duckdb
+
+    statements = duckdb.extract_statements(sql)
+    if not statements:
+        raise ForgetlabError(f"The query is empty; give one that reads ({READS}).")
+    for statement in statements:
+        refused = _refusal(statement.query, statement.type)
+        if refused is not None:
+            text = " ".join(statement.query.split()).rstrip(";").rstrip()
+            text = text if len(text) <= 80 else text[:77] + "..."
+            raise ForgetlabError(f'The query must only read; refused {refused}: "{text}" (allowed: {READS}).')
+
+
+def _refusal(text: str, kind: duckdb.StatementType) -> str | None:
+    """What one statement does beyond reading, named for a message (e.g. ``"COPY"``); None if it only reads."""
+    import duckdb
+
+    tokens = _tokens(text)
+    words = [word.upper() for _, word, _ in tokens]
+    if kind == duckdb.StatementType.SELECT:
+        return None
+    if kind == duckdb.StatementType.PRAGMA and words[:1] == ["PRAGMA"]:
+        name = words[1].lower() if len(words) > 1 else ""
+        return None if name in READ_PRAGMAS else f"PRAGMA {name}".rstrip()
+    if kind == duckdb.StatementType.EXPLAIN and words[:1] == ["EXPLAIN"]:
+        # EXPLAIN [ANALYZE] [(options)] STATEMENT reads when STATEMENT does (ANALYZE runs it).
+        start = 2 if words[1:2] in (["ANALYZE"], ["ANALYSE"]) else 1
+        if words[start : start + 1] == ["("]:
+            depth = 1
+            while depth and start + 1 < len(words):
+                start += 1
+                depth += {"(": 1, ")": -1}.get(words[start], 0)
+            start += 1
+        if start >= len(tokens):
+            return "EXPLAIN"
+        inner = text.encode()[tokens[start][0] :].decode()
+        try:
+            statements = duckdb.extract_statements(inner)
+        except duckdb.Error:
+            return "EXPLAIN"
+        refusals = [_refusal(statement.query, statement.type) for statement in statements]
+        refused = next((refusal for refusal in refusals if refusal is not None), None)
+        if not statements:
+            return "EXPLAIN"
+        return None if refused is None else f"{refused} (in EXPLAIN)"
+    if kind == duckdb.StatementType.MULTI and words[:1] == ["PIVOT"]:
+        return "PIVOT without an IN list (it creates types first; list its columns: PIVOT ... ON col IN (...))"
+    if not tokens or tokens[0][2] != duckdb.token_type.keyword or words[0] == "WITH":
+        return kind.name
+    return " ".join(words[:2]) if words[0] == "FORCE" else words[0]
+
+
+def _tokens(text: str) -> list[tuple[int, str, duckdb.token_type]]:
+    """The tokens of ``text``, comments left out, as (byte offset, text, type), by DuckDB's tokenizer."""
+    import duckdb
+
+    data = text.encode()
+    found = duckdb.tokenize(text)
+    ends = [start for start, _ in found[1:]] + [len(data)]
+    return [
+        (start, data[start:end].decode().strip(), kind)
+        for (start, kind), end in zip(found, ends, strict=True)
+        if kind != duckdb.token_type.comment
+    ]
