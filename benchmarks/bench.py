@@ -13,6 +13,10 @@ Measures, in this order and in this one process:
    BLAS thread per process, one process per core) and the torch engine (one process per
    core, each training a batch of its share of every schedule's seeds);
 
+every engine through the path a sweep takes (:func:`forgetlab.sweep.plan`, the local
+executor, each engine's ``train``), keeping the engines' own iteration and evaluation
+counts, which the results tables do not hold,
+
 and prints per-seed time, runs per second, the ratio torch / scikit-learn, the torch
 engine's achieved GFLOP/s (forward and backward passes counted from its evaluations) and
 its fraction of the measured peak, and the process's peak resident memory.
@@ -28,14 +32,16 @@ import sys
 import time
 from dataclasses import dataclass
 
+import numpy as np
 import torch
 from threadpoolctl import threadpool_info
 
 from forgetlab.api import tutorial_experiment
-from forgetlab.engines import sklearn as sklearn_engine
-from forgetlab.engines import torch as torch_engine
-from forgetlab.engines.base import RunResult
-from forgetlab.experiment import Experiment
+from forgetlab.executors import executor
+from forgetlab.experiment import Experiment, train_schedule
+from forgetlab.numerics.spec import MLPSpec
+from forgetlab.results import RunResult
+from forgetlab.sweep import Batch, Sweep, plan
 
 
 def matmul_peak(size: int, repeats: int = 5) -> float:
@@ -68,36 +74,39 @@ class Timing:
         )
 
 
-def gflop(experiment: Experiment, results: list[RunResult]) -> float | None:
-    """FLOPs of every loss-and-gradient evaluation, from the engine's evaluation counts."""
-    if any(r.n_fun is None for r in results):
+def gflop(experiment: Experiment, results: list[tuple[int, RunResult]]) -> float | None:
+    """FLOPs of every loss-and-gradient evaluation, from the engine's evaluation counts.
+
+    ``results`` pairs each run's result with the index of its schedule.
+    """
+    if any(r.n_fun is None for _, r in results):
         return None
-    spec = torch_engine.spec_of(experiment.estimator, n_features=1)
+    spec = MLPSpec.from_estimator(experiment.estimator, n_features=1)
     total = 0
-    for result, (schedule, seed) in zip(results, experiment.runs(), strict=True):
-        batch_sizes = [
-            sum(len(i) for _, i in epoch) for epoch in schedule.plan(experiment.stream.train_sizes, _rng(seed))
-        ]
+    for schedule, result in results:
+        plan_ = experiment.schedules[schedule].plan(experiment.stream.train_sizes, np.random.RandomState(result.seed))
+        batch_sizes = [sum(len(i) for _, i in epoch) for epoch in plan_]
         total += sum(int(n) * size for n, size in zip(result.n_fun, batch_sizes, strict=True))
     return total * spec.flops_per_sample() / 1e9
 
 
-def _rng(seed: int):
-    import numpy as np
-
-    return np.random.RandomState(seed)
+def _train(experiment: Experiment, batch: Batch) -> list[RunResult]:
+    return train_schedule(experiment, batch.schedule, batch.seeds)
 
 
-def time_engine(label: str, experiment: Experiment, **options) -> Timing:
-    runs = experiment.runs()
+def time_engine(label: str, experiment: Experiment, *, jobs: int) -> Timing:
+    """Train every run of ``experiment`` as a sweep would, in ``jobs`` local processes (1: this one)."""
+    batches = plan(Sweep.of(experiment), parallel=jobs)
     start = time.perf_counter()
-    if experiment.engine == "torch":
-        results = torch_engine.run_many(experiment.estimator, experiment.stream, runs, **options)
-    else:
-        results = sklearn_engine.run_many(experiment.estimator, experiment.stream, runs, **options)
+    with executor(jobs=jobs) as pool:
+        results = [
+            (batches[index].schedule, result)
+            for index, batch_results in pool.map_unordered(_train, experiment, batches)
+            for result in batch_results
+        ]
     seconds = time.perf_counter() - start
-    iterations = int(sum(r.n_iter.sum() for r in results))
-    return Timing(label, len(experiment.seeds), len(runs), seconds, iterations, gflop(experiment, results))
+    iterations = int(sum(r.n_iter.sum() for _, r in results))
+    return Timing(label, len(experiment.seeds), len(results), seconds, iterations, gflop(experiment, results))
 
 
 def main() -> None:
@@ -112,31 +121,23 @@ def main() -> None:
         else {"sequential_epochs": (1, 9), "alternating_epochs": 100, "interspersed_epochs": 50}
     )
 
-    def experiment(seeds: range, engine: str) -> Experiment:
-        return tutorial_experiment(seeds=seeds, engine=engine, **epochs)
+    def experiment(seeds: range, engine: str, threads: int = 1) -> Experiment:
+        return tutorial_experiment(seeds=seeds, engine=engine, threads=threads, **epochs)
 
     peak = matmul_peak(1024 if args.quick else 2048)
     blas = max((i["num_threads"] for i in threadpool_info() if i["user_api"] == "blas"), default=1)
     print(f"mode: {'quick' if args.quick else 'full'}; cores: {cores}; float32 matrix-product peak: {peak:.1f} GFLOP/s")
-    sklearn_one = time_engine(
-        "sklearn, 1 seed, 1 BLAS thread", experiment(range(42, 43), "sklearn"), threads=1, n_jobs=1
-    )
+    sklearn_one = time_engine("sklearn, 1 seed, 1 BLAS thread", experiment(range(42, 43), "sklearn"), jobs=1)
     timings = [sklearn_one]
     if not args.quick:
         timings.append(
-            time_engine(
-                f"sklearn, 1 seed, {blas} BLAS threads", experiment(range(42, 43), "sklearn"), threads=blas, n_jobs=1
-            )
+            time_engine(f"sklearn, 1 seed, {blas} BLAS threads", experiment(range(42, 43), "sklearn", blas), jobs=1)
         )
-    torch_one = time_engine(
-        f"torch, 1 seed, {cores} threads", experiment(range(42, 43), "torch"), threads=cores, n_jobs=1
-    )
+    torch_one = time_engine(f"torch, 1 seed, {cores} threads", experiment(range(42, 43), "torch", cores), jobs=1)
     sklearn_many = time_engine(
-        f"sklearn, {many} seeds, {cores} processes", experiment(range(many), "sklearn"), threads=1, n_jobs=cores
+        f"sklearn, {many} seeds, {cores} processes", experiment(range(many), "sklearn"), jobs=cores
     )
-    torch_many = time_engine(
-        f"torch, {many} seeds, {cores} processes", experiment(range(many), "torch"), threads=1, n_jobs=cores
-    )
+    torch_many = time_engine(f"torch, {many} seeds, {cores} processes", experiment(range(many), "torch"), jobs=cores)
     timings += [torch_one, sklearn_many, torch_many]
 
     header = f"{'':<34} {'seeds':>5} {'seconds':>9} {'s/seed':>8} {'runs/s':>7} {'L-BFGS its':>10}"

@@ -9,7 +9,7 @@ import pytest
 
 import forgetlab
 from forgetlab.cli import main
-from forgetlab.experiment import RESULT_COLUMNS
+from forgetlab.results import RESULT_COLUMNS
 
 
 def run_cli(*args: str) -> subprocess.CompletedProcess:

@@ -7,7 +7,7 @@ from sklearn.neural_network import MLPClassifier, MLPRegressor
 
 from forgetlab import Experiment, load, run_experiment
 from forgetlab.errors import InvalidParameterError
-from forgetlab.experiment import STREAM_METRICS
+from forgetlab.results import STREAM_METRICS
 from forgetlab.schedules import Sequential
 from forgetlab.strategies import AGEM, Cumulative, Naive, Replay
 from forgetlab.tasks import seasons, split_digits
@@ -123,7 +123,7 @@ def test_the_sklearn_engine_trains_classifiers_on_schedules(estimator):
         seeds=[0, 1],
         engine="sklearn",  # auto would take the MLPClassifier to the continual trainer
     )
-    assert experiment.engine == "sklearn" and not experiment.continual
+    assert experiment.engine_name == "sklearn" and not experiment.continual
     results = run_experiment(experiment, n_jobs=1, progress=False)
     scores = results.scores
     assert set(scores["metric"]) == {"accuracy"} and scores["value"].between(0, 1).all()

@@ -4,9 +4,10 @@ import numpy as np
 import pytest
 from sklearn.linear_model import LinearRegression, SGDRegressor
 from sklearn.neural_network import MLPRegressor
+from sweep_cases import assert_same_table
 
-from forgetlab import InvalidParameterError
-from forgetlab.engines.sklearn import check_estimator, run_many, train_run
+from forgetlab import Experiment, InvalidParameterError, run_experiment
+from forgetlab.engines.sklearn import check_estimator, train_run
 from forgetlab.schedules import Alternating, Interspersed, Sequential
 from forgetlab.tasks import seasons
 
@@ -51,14 +52,12 @@ def test_the_template_estimator_is_never_modified(stream):
 
 
 def test_runs_in_worker_processes_equal_runs_in_process(stream):
-    runs = [(Interspersed(k=10, n_epochs=2), seed) for seed in range(3)] + [(Sequential(epochs_per_task=(1, 2)), 1)]
-    finished = []
-    in_process = run_many(SMALL, stream, runs, n_jobs=1)
-    in_workers = run_many(SMALL, stream, runs, n_jobs=2, on_done=finished.append)
-    assert len(finished) == 4
-    assert [r.seed for r in in_workers] == [0, 1, 2, 1], "results come back in the order of the runs"
-    for a, b in zip(in_process, in_workers, strict=True):
-        np.testing.assert_array_equal(a.scores, b.scores)
+    schedules = [Interspersed(k=10, n_epochs=2), Sequential(epochs_per_task=(1, 2))]
+    experiment = Experiment(stream=stream, estimator=SMALL, schedules=schedules, seeds=range(3), engine="sklearn")
+    in_process = run_experiment(experiment, n_jobs=1, progress=False).scores
+    in_workers = run_experiment(experiment, n_jobs=2, progress=False).scores
+    assert_same_table(in_workers, in_process)
+    assert in_process.drop_duplicates("run")["seed"].tolist() == [0, 1, 2] * 2
 
 
 def test_any_estimator_with_partial_fit_trains(stream):

@@ -6,7 +6,8 @@ from sklearn.neural_network import MLPRegressor
 
 from forgetlab import run_experiment, tutorial_experiment
 from forgetlab.engines import torch as torch_engine
-from forgetlab.engines.torch import run_many, train_batch
+from forgetlab.engines.torch import train_batch
+from forgetlab.experiment import Experiment
 from forgetlab.schedules import Interspersed, Sequential
 from forgetlab.tasks import Stream, Task, seasons
 
@@ -37,15 +38,21 @@ def test_a_batch_larger_than_an_lbfgs_group_equals_its_runs_alone(monkeypatch):
         np.testing.assert_array_equal(ours.n_fun, theirs.n_fun)
 
 
-def test_runs_come_back_in_order_with_their_schedule():
-    stream = seasons()
+def test_runs_come_back_in_order_with_their_schedule_and_phases():
     schedules = [Sequential(epochs_per_task=(1, 1)), Interspersed(k=10, n_epochs=2)]
-    runs = [(schedules[1], 7), (schedules[0], 7), (schedules[1], 8)]
-    done = []
-    results = run_many(MODEL, stream, runs, threads=1, n_jobs=1, on_done=done.append)
-    assert [(r.schedule, r.seed) for r in results] == [("interspersed", 7), ("sequential", 7), ("interspersed", 8)]
-    assert len(done) == 3
-    assert results[1].scores.shape == (2, 2) and results[0].trained == ["autumn+summer"] * 2
+    experiment = Experiment(stream=seasons(), estimator=MODEL, schedules=schedules, seeds=[7, 8], engine="torch")
+    scores = run_experiment(experiment, n_jobs=1, progress=False).scores
+    runs = scores.drop_duplicates("run").set_index("run")
+    assert runs[["schedule", "seed"]].to_records().tolist() == [
+        (0, "sequential", 7),
+        (1, "sequential", 8),
+        (2, "interspersed", 7),
+        (3, "interspersed", 8),
+    ]
+    epochs = scores[(scores["run"] == 0) & (scores["task"] == "summer")]
+    assert epochs["trained"].tolist() == ["summer", "autumn"] and epochs["phase"].tolist() == [0, 1]
+    mixed = scores[(scores["run"] == 2) & (scores["task"] == "summer")]
+    assert mixed["trained"].tolist() == ["autumn+summer"] * 2 and mixed["phase"].tolist() == [0, 0]
 
 
 def poisoned_stream() -> Stream:
@@ -89,13 +96,3 @@ def test_the_tutorial_on_the_torch_engine_forgets_summer():
     assert (summer[1] > 0.5).all() and (summer[2] < 0).all()
     assert experiment.manifest()["dtype"] == "float32"
     assert experiment.manifest()["threads"] == 1
-
-
-def test_splitting_runs_over_processes_changes_nothing():
-    stream = seasons()
-    runs = [(Interspersed(k=10, n_epochs=2), seed) for seed in range(5)]
-    in_process = run_many(MODEL, stream, runs, threads=1, n_jobs=1)
-    in_workers = run_many(MODEL, stream, runs, threads=1, n_jobs=2)
-    for a, b in zip(in_process, in_workers, strict=True):
-        assert a.seed == b.seed
-        np.testing.assert_array_equal(a.scores, b.scores)

@@ -16,8 +16,8 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from forgetlab.engines import lbfgs
 from forgetlab.errors import InvalidParameterError
+from forgetlab.numerics import lbfgs
 from forgetlab.numerics.lbfgs import DEFAULT_FTOL, LBFGSResult, Status, message, minimize
 
 F64 = torch.float64

@@ -16,7 +16,7 @@ from sklearn.neural_network import MLPRegressor
 from test_engine_torch import poisoned_stream
 
 from forgetlab.engines import sklearn as sklearn_engine
-from forgetlab.engines.torch import check_estimator, spec_of, train_batch
+from forgetlab.engines.torch import check_estimator, train_batch
 from forgetlab.errors import InvalidParameterError
 from forgetlab.numerics.mlp import MLPSpec, init_params
 from forgetlab.numerics.sgd import SGD, Adam, optimizer_for, partial_fit
@@ -81,7 +81,7 @@ def test_the_optimiser_state_after_every_call_is_sklearns(solver):
     estimator = model(solver, batch_size=16)
     schedule = Interspersed(k=10, n_epochs=12)
     plans = [schedule.plan(stream.train_sizes, np.random.RandomState(seed)) for seed in seeds]
-    spec = spec_of(estimator, n_features=1)
+    spec = MLPSpec.from_estimator(estimator, n_features=1)
     params = init_params(spec, seeds, dtype=torch.float64)
     optimizer = optimizer_for(estimator, len(seeds), spec.n_params, dtype=torch.float64)
     references = [clone(estimator).set_params(random_state=seed) for seed in seeds]

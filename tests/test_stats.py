@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 
 from forgetlab.cli import main
 from forgetlab.errors import InvalidParameterError
-from forgetlab.experiment import RESULT_COLUMNS
+from forgetlab.results import RESULT_COLUMNS
 from forgetlab.stats import at_epoch, bootstrap_interval, compare, holm, rank_biserial, summarise
 
 # --------------------------------------------------------------------------------------

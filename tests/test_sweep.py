@@ -18,7 +18,7 @@ from forgetlab.cli import main
 from forgetlab.config import parse_config
 from forgetlab.schedules import Interspersed
 from forgetlab.store import PARTS, OutputError, finished_runs, load, lock_output, part_files
-from forgetlab.sweep import Batch, Sweep, plan, run_bytes
+from forgetlab.sweep import Batch, Sweep, plan
 from forgetlab.tasks import seasons
 
 
@@ -35,7 +35,7 @@ def test_runs_are_numbered_once_for_the_sweep(sweep, uninterrupted):
 def test_the_plan_fits_the_memory_budget_and_the_workers():
     experiment = tutorial_experiment(seeds=range(10), schedules=["sequential", "interspersed"])
     sweep = Sweep.of(experiment)
-    one = run_bytes(experiment)
+    one = experiment.trainer.run_bytes(experiment)
     assert [b.seeds for b in plan(sweep)] == [tuple(range(10))] * 2
     assert [len(b.seeds) for b in plan(sweep, memory_budget=4 * one)] == [4, 3, 3] * 2
     assert [len(b.seeds) for b in plan(sweep, parallel=4)] == [3, 3, 2, 2] * 2
@@ -62,7 +62,7 @@ def test_a_batched_run_does_not_depend_on_its_batch():
     )
     sweep = Sweep.of(experiment)
     together = run_sweep(sweep, jobs=1, progress=False).scores
-    alone = run_sweep(sweep, jobs=1, memory_budget=run_bytes(experiment), progress=False).scores
+    alone = run_sweep(sweep, jobs=1, memory_budget=experiment.trainer.run_bytes(experiment), progress=False).scores
     processes = run_sweep(sweep, jobs=2, progress=False).scores
     assert_same_table(alone, together)
     assert_same_table(processes, together)

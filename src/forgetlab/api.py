@@ -14,8 +14,9 @@ import pandas as pd
 from tqdm.auto import tqdm
 
 from forgetlab.engines.sklearn import tutorial_model
-from forgetlab.experiment import PREDICTION_COLUMNS, RESULT_COLUMNS, Experiment, Results
+from forgetlab.experiment import Experiment, Results
 from forgetlab.plots import plot_predictions, plot_scores
+from forgetlab.results import PREDICTION_COLUMNS, RESULT_COLUMNS
 from forgetlab.schedules import SCHEDULES, Schedule, make_schedule
 from forgetlab.store import finished_runs, load, lock_output, prepare_output, write_atomic, write_manifest, write_part
 from forgetlab.sweep import DEFAULT_MEMORY_BUDGET, Sweep, plan, run_batches

@@ -12,103 +12,34 @@ import hashlib
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
-from types import ModuleType
 from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
-from sklearn.base import BaseEstimator, is_classifier
+from sklearn.base import BaseEstimator
 
-from forgetlab.engines import ENGINE_CHOICES
-from forgetlab.engines import sklearn as sklearn_engine
-from forgetlab.engines.base import RunResult
+from forgetlab.engines import engine_choices, resolve_engine
 from forgetlab.errors import InvalidParameterError, invalid
-from forgetlab.metrics import (
-    average_score,
-    backward_transfer,
-    forgetting,
-    forward_transfer,
-    intransigence,
-    score_matrix,
-)
+from forgetlab.results import RunResult, tidy_tables
 from forgetlab.schedules import Schedule
 from forgetlab.tasks import Stream
 
 if TYPE_CHECKING:
+    from forgetlab.engines.base import Engine
     from forgetlab.strategies import Strategy
 
 __all__ = [
-    "PREDICTION_COLUMNS",
-    "RESULT_COLUMNS",
     "Experiment",
     "Results",
     "labels",
     "parse_seeds",
-    "recorded_epochs",
     "tables",
     "train_schedule",
 ]
 
-#: Columns of the tidy results table, one row per (run, epoch, task, metric).
-RESULT_COLUMNS = (
-    "run",
-    "seed",
-    "variant",
-    "schedule",
-    "strategy",
-    "engine",
-    "epoch",
-    "samples_seen",
-    "trained",
-    "task",
-    "metric",
-    "value",
-    "diverged",
-)
-
-#: Columns of the predictions table, one row per (run, test sample).
-PREDICTION_COLUMNS = ("run", "seed", "variant", "schedule", "strategy", "task", "x", "y_true", "y_pred")
-
 MAX_SEED = 2**32 - 1
-
-
-def resolve_engine(name: str, estimator: object) -> str:
-    """The engine that trains ``estimator``: ``name`` itself, or for ``"auto"`` the torch
-    engine when it can train the estimator (an ``MLPRegressor`` with a solver it
-    implements), else the scikit-learn engine.
-
-    Raises
-    ------
-    InvalidParameterError
-        If ``name`` is not an engine, or the named engine cannot train ``estimator``.
-
-    Examples
-    --------
-    >>> from sklearn.linear_model import SGDRegressor
-    >>> from forgetlab.engines.sklearn import tutorial_model
-    >>> resolve_engine("auto", tutorial_model()), resolve_engine("auto", SGDRegressor())
-    ('torch', 'sklearn')
-    """
-    if name not in ENGINE_CHOICES:
-        raise invalid("engine", None, f"one of {', '.join(ENGINE_CHOICES)}", name)
-    if name != "auto":
-        _engine(name).check_estimator(estimator)
-        return name
-    try:
-        _engine("torch").check_estimator(estimator)
-    except InvalidParameterError:
-        return "sklearn"
-    return "torch"
-
-
-def _engine(name: str) -> ModuleType:
-    """An engine's module; the torch engine (and torch) is imported only when used."""
-    if name == "torch":
-        from forgetlab.engines import torch as torch_engine
-
-        return torch_engine
-    return sklearn_engine
 
 
 def parse_seeds(text: str) -> tuple[int, ...]:
@@ -135,6 +66,10 @@ def parse_seeds(text: str) -> tuple[int, ...]:
             raise invalid("seeds", None, f"{allowed} (a range must go upwards)", text)
         seeds.extend(range(first, last + 1))
     return check_seeds(seeds)
+
+
+def _is_count(value: object) -> bool:
+    return isinstance(value, (int, np.integer)) and not isinstance(value, bool) and value >= 1
 
 
 def check_seeds(seeds: Sequence[int]) -> tuple[int, ...]:
@@ -190,19 +125,6 @@ def check_estimator_params(estimator: object) -> None:
             raise invalid("hidden_layer_sizes", owner, "ints >= 1 (one per hidden layer)", hidden)
 
 
-def _check_float32_range(stream: Stream) -> None:
-    """float32 arithmetic needs every input and target within float32's range."""
-    limit = float(np.finfo(np.float32).max)
-    for task in stream.tasks:
-        for array in (task.x_train, task.y_train, task.x_test, task.y_test):
-            largest = float(np.max(np.abs(array))) if np.size(array) else 0.0
-            if largest > limit:
-                allowed = (
-                    f"float64 for values beyond float32's range (|value| up to {largest:.3g} in task {task.name!r})"
-                )
-                raise invalid("dtype", None, allowed, "float32")
-
-
 def _setting(value: object) -> str:
     """A setting's value as it reads in a label: ``10``, ``0.001``, ``(1, 9)``, ``reservoir``."""
     return value if isinstance(value, str) else repr(_plain(value)).replace("[", "(").replace("]", ")")
@@ -249,15 +171,16 @@ class Experiment:
     seeds : sequence of int
         Distinct, in [0, 2**32 - 1]. Seed ``s`` sets the model's initialisation and the
         schedule's sampling RNG; the stream's split is fixed by the stream.
-    engine : {"auto", "sklearn", "torch"}, default "auto"
-        Which engine trains the runs: one scikit-learn estimator per run, or all runs of a
-        schedule batched in PyTorch (``MLPRegressor`` only). ``"auto"`` takes torch when
-        it can train the estimator, else sklearn; the attribute holds the engine chosen.
+    engine : {"auto", "torch", "sklearn"} or another registered engine, default "auto"
+        Which engine trains the runs (:mod:`forgetlab.engines`): one scikit-learn
+        estimator per run, or all runs of a schedule batched in PyTorch. ``"auto"`` takes
+        the first registered engine that can train the experiment; the attribute keeps
+        what was asked, :attr:`engine_name` is the engine chosen.
     threads : int or None
         BLAS threads per run for the sklearn engine, PyTorch threads per worker process
-        for the torch engine; default 1 (on small matrices threads cost more than they
-        give; processes spread the work instead). Results may depend on it, so it is part
-        of the experiment.
+        for the torch engine; None means 1 (:attr:`n_threads`: on small matrices threads
+        cost more than they give; processes spread the work instead). Results may depend
+        on it, so it is part of the experiment.
     dtype : {"float32", "float64"}, default "float32"
         Arithmetic of the torch engine (the sklearn engine computes in float64).
     strategies : sequence of Strategy, optional
@@ -268,7 +191,8 @@ class Experiment:
         stream trains this way too (``Naive`` if no strategy is given) unless the
         engine is sklearn or the estimator is another classifier with ``partial_fit``
         (e.g. ``SGDClassifier``): the scikit-learn engine then trains it, schedules only.
-        Continual runs' results also hold their stream metrics (:data:`STREAM_METRICS`).
+        Continual runs' results also hold their stream metrics
+        (:data:`forgetlab.results.STREAM_METRICS`).
     record_every : int, default 1
         Keep every task's scores after every ``record_every``-th epoch, after the last
         epoch of each block of epochs on the same tasks (before a task switch) and after
@@ -306,57 +230,59 @@ class Experiment:
     def __post_init__(self) -> None:
         object.__setattr__(self, "schedules", tuple(self.schedules))
         object.__setattr__(self, "seeds", check_seeds(self.seeds))
+        object.__setattr__(self, "strategies", tuple(self.strategies))
         check_estimator_params(self.estimator)
-        if self.strategies or (self.stream.kind == "classification" and self._continual_can_train()):
-            self._check_continual()
-        else:
-            object.__setattr__(self, "engine", resolve_engine(self.engine, self.estimator))
-            if self.stream.kind == "classification" and not is_classifier(self.estimator):
-                raise invalid("estimator", None, "a classifier for a classification stream", self.estimator)
-        if self.threads is None:
-            object.__setattr__(self, "threads", 1)
-        if not isinstance(self.threads, int) or isinstance(self.threads, bool) or self.threads < 1:
+        if self.threads is not None and not _is_count(self.threads):
             raise invalid("threads", None, "an int >= 1", self.threads)
-        if not isinstance(self.record_every, int) or isinstance(self.record_every, bool) or self.record_every < 1:
+        if not _is_count(self.record_every):
             raise invalid("record_every", None, "an int >= 1", self.record_every)
         if self.dtype not in ("float32", "float64"):
             raise invalid("dtype", None, "one of float32, float64", self.dtype)
-        if self.engine == "torch" and self.dtype == "float32":
-            _check_float32_range(self.stream)
+        if self.engine not in engine_choices():
+            raise invalid("engine", None, f"one of {', '.join(engine_choices())}", self.engine)
+        object.__setattr__(self, "_engine", resolve_engine(self))
         if not self.schedules or len(set(self.schedules)) != len(self.schedules):
             raise invalid("schedules", None, "a non-empty list of distinct schedules", list(self.schedules))
         for schedule in self.schedules:
             schedule.validate(self.stream.train_sizes, self.stream.task_names)
 
-    def _continual_can_train(self) -> bool:
-        """Whether the continual trainer takes this experiment (engine torch or auto, a model it knows)."""
-        from forgetlab.engines import continual
+    @property
+    def engine_name(self) -> str:
+        """The engine that trains the runs: :attr:`engine`, or the one ``"auto"`` chose."""
+        return self._engine.name
 
-        if self.engine == "sklearn":
-            return False
-        try:
-            continual.check_estimator(self.estimator)
-        except InvalidParameterError:
-            return self.engine == "torch"  # then _check_continual names what is wrong
-        return True
+    @property
+    def trainer(self) -> Engine:
+        """The engine object that trains the runs (:class:`~forgetlab.engines.base.Engine`)."""
+        return self._engine
 
-    def _check_continual(self) -> None:
-        """Strategies or a classification stream: the continual trainer, on the torch engine."""
-        from forgetlab.engines import continual
+    @property
+    def n_threads(self) -> int:
+        """Threads per run: :attr:`threads`, or 1 when it is None."""
+        return 1 if self.threads is None else self.threads
+
+    @property
+    def continual_request(self) -> bool:
+        """Whether the runs need a continual trainer: strategies given, or a classification
+        stream on an engine other than sklearn (engines ask this in their ``check``)."""
+        return bool(self.strategies) or (self.stream.kind == "classification" and self.engine != "sklearn")
+
+    @property
+    def continual(self) -> bool:
+        """True when the runs train under strategies (:mod:`forgetlab.engines.continual`)."""
+        return self.continual_request and self.engine_name != "sklearn"
+
+    @cached_property
+    def trained_strategies(self) -> tuple[Strategy, ...]:
+        """The strategies the runs train under: :attr:`strategies`, or ``Naive`` alone for a
+        continual experiment without any; none for schedules-only experiments."""
+        if not self.continual_request:
+            return ()
+        if self.strategies:
+            return self.strategies
         from forgetlab.strategies import Naive
 
-        if self.engine not in ("auto", "torch"):
-            raise invalid(
-                "engine", None, "torch or auto (strategies and classification need the torch engine)", self.engine
-            )
-        object.__setattr__(self, "engine", "torch")
-        continual.check_estimator(self.estimator)
-        strategies = tuple(self.strategies) or (Naive(),)
-        if len(set(strategies)) != len(strategies):
-            raise invalid("strategies", None, "a list of distinct strategies", list(strategies))
-        for strategy in strategies:
-            strategy.validate(self.stream)
-        object.__setattr__(self, "strategies", strategies)
+        return (Naive(),)
 
     @property
     def schedule_labels(self) -> list[str]:
@@ -366,12 +292,7 @@ class Experiment:
     @property
     def strategy_labels(self) -> list[str]:
         """The ``strategy`` column's names of the strategies (``["naive"]`` without strategies)."""
-        return labels(self.strategies) if self.continual else ["naive"]
-
-    @property
-    def continual(self) -> bool:
-        """True when the runs train under strategies (:mod:`forgetlab.engines.continual`)."""
-        return bool(self.strategies)
+        return labels(self.trained_strategies) if self.continual else ["naive"]
 
     def runs(self) -> list[tuple]:
         """Every run, schedules outer, then strategies (if any), then seeds; a run's id is its index here.
@@ -381,7 +302,10 @@ class Experiment:
         """
         if self.continual:
             return [
-                (sch, strategy, seed) for sch in self.schedules for strategy in self.strategies for seed in self.seeds
+                (sch, strategy, seed)
+                for sch in self.schedules
+                for strategy in self.trained_strategies
+                for seed in self.seeds
             ]
         return [(schedule, seed) for schedule in self.schedules for seed in self.seeds]
 
@@ -396,13 +320,16 @@ class Experiment:
             "schedules": [schedule.to_dict() for schedule in self.schedules],
             "seeds": list(self.seeds),
             **(
-                {"stream_kind": self.stream.kind, "strategies": [strategy.to_dict() for strategy in self.strategies]}
+                {
+                    "stream_kind": self.stream.kind,
+                    "strategies": [strategy.to_dict() for strategy in self.trained_strategies],
+                }
                 if self.continual
                 else {"strategy": "naive"}
             ),
-            "engine": self.engine,
-            "threads": self.threads,
-            **({"dtype": self.dtype} if self.engine == "torch" else {}),
+            "engine": self.engine_name,
+            "threads": self.n_threads,
+            **({"dtype": self.dtype} if self.engine_name != "sklearn" else {}),
             **({"record_every": self.record_every} if self.record_every != 1 else {}),
         }
 
@@ -419,11 +346,11 @@ class Results:
     Attributes
     ----------
     scores : DataFrame
-        One row per (run, epoch, task, metric) with :data:`RESULT_COLUMNS`; ``diverged``
+        One row per (run, epoch, task, metric) with :data:`~forgetlab.results.RESULT_COLUMNS`; ``diverged``
         marks every row of a run whose training produced non-finite numbers.
     predictions : DataFrame
         The final model of every run on every task's test set, with
-        :data:`PREDICTION_COLUMNS` (``x`` in original units, e.g. days).
+        :data:`~forgetlab.results.PREDICTION_COLUMNS` (``x`` in original units, e.g. days).
     manifest : dict
         What the results depend on, with its ``fingerprint``.
     out : Path or None
@@ -437,13 +364,12 @@ class Results:
 
 
 def train_schedule(experiment: Experiment, schedule: int, seeds: Sequence[int]) -> list[RunResult]:
-    """Train the runs of one schedule for some seeds, in this process: one batch per strategy.
+    """Train the runs of one schedule for some seeds, in this process, on the experiment's engine.
 
-    Every strategy of the experiment (or the schedule alone) is trained for ``seeds`` as
-    one batch of the experiment's engine, with ``experiment.threads`` threads (the
-    scikit-learn engine trains the seeds one after the other). Batched engines give a
-    run the same numbers whatever batch it is in, so how a sweep splits its seeds into
-    calls of this function changes nothing but the time.
+    Every strategy of the experiment (or the schedule alone) is trained for ``seeds``
+    (:meth:`~forgetlab.engines.base.Engine.train`). Engines give a run the same numbers
+    whatever batch it is in, so how a sweep splits its seeds into calls of this function
+    changes nothing but the time.
 
     Parameters
     ----------
@@ -459,29 +385,7 @@ def train_schedule(experiment: Experiment, schedule: int, seeds: Sequence[int]) 
     list of RunResult
         Strategies outer, seeds inner (the order of :meth:`Experiment.runs`).
     """
-    plan = experiment.schedules[schedule]
-    seeds = list(seeds)
-    if experiment.engine == "sklearn":
-        return [
-            sklearn_engine.train_run(experiment.estimator, experiment.stream, plan, seed, threads=experiment.threads)
-            for seed in seeds
-        ]
-    from forgetlab.engines import continual
-    from forgetlab.engines import torch as torch_engine
-
-    with torch_engine.torch_threads(experiment.threads):
-        if not experiment.continual:
-            return torch_engine.train_batch(
-                experiment.estimator, experiment.stream, plan, seeds, dtype=experiment.dtype
-            )
-        options = {**continual.train_settings(experiment.estimator, experiment.stream), "dtype": experiment.dtype}
-        return [
-            result
-            for strategy in experiment.strategies
-            for result in continual.train_continual(
-                stream=experiment.stream, schedule=plan, strategy=strategy, seeds=seeds, **options
-            )
-        ]
+    return experiment.trainer.train(experiment, schedule, list(seeds))
 
 
 def tables(
@@ -492,7 +396,7 @@ def tables(
     *,
     variant: str = "",
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """The scores and predictions tables of results from :func:`train_schedule`.
+    """The scores and predictions tables of results from :func:`train_schedule` (:func:`forgetlab.results.tidy_tables`).
 
     Parameters
     ----------
@@ -506,123 +410,23 @@ def tables(
         The ``run`` of each result (its place in the sweep).
     variant : str, default ""
         The ``variant`` column: the sweep's name of the experiment's settings.
-
-    Returns
-    -------
-    scores, predictions : DataFrame
-        With :data:`RESULT_COLUMNS` and :data:`PREDICTION_COLUMNS`.
     """
-    stream = experiment.stream
-    names = np.array(stream.task_names)
     n_seeds = len(results) // len(experiment.strategy_labels)
     strategies = [experiment.strategy_labels[i // n_seeds] for i in range(len(results))]
-    base = {"variant": variant, "schedule": experiment.schedule_labels[schedule]}
-    score_parts, prediction_parts = [], []
-    for run_id, strategy, result in zip(run_ids, strategies, results, strict=True):
-        n_tasks = result.scores.shape[1]
-        kept = recorded_epochs(result.trained, experiment.record_every)
-        labelled = {"run": run_id, "seed": result.seed, **base, "strategy": strategy}
-        score_parts.append(
-            pd.DataFrame(
-                {
-                    **labelled,
-                    "engine": experiment.engine,
-                    "epoch": np.repeat(kept + 1, n_tasks),
-                    "samples_seen": np.repeat(result.samples_seen[kept], n_tasks),
-                    "trained": np.repeat(np.asarray(result.trained)[kept], n_tasks),
-                    "task": np.tile(names, len(kept)),
-                    "metric": result.metric,
-                    "value": result.scores[kept].ravel(),
-                    "diverged": result.diverged,
-                }
-            )
-        )
-        for task, y_pred in zip(stream.tasks, result.predictions, strict=True):
-            x = stream.denormalise(task.x_test)[:, 0]
-            prediction_parts.append(
-                pd.DataFrame({**labelled, "task": task.name, "x": x, "y_true": task.y_test, "y_pred": y_pred})
-            )
-    if experiment.continual:
-        score_parts.extend(_stream_metric_rows(experiment, results, run_ids, strategies, base))
-    scores = pd.concat(score_parts, ignore_index=True)[list(RESULT_COLUMNS)]
-    return scores, pd.concat(prediction_parts, ignore_index=True)[list(PREDICTION_COLUMNS)]
-
-
-def recorded_epochs(trained: Sequence[str], every: int) -> np.ndarray:
-    """The 0-based epochs whose scores a results table keeps (see ``Experiment.record_every``).
-
-    Every ``every``-th epoch, the last epoch before the trained tasks change, and the last.
-
-    Examples
-    --------
-    >>> recorded_epochs(["a", "a", "a", "b", "b", "b", "b"], 2).tolist()
-    [1, 2, 3, 5, 6]
-    """
-    epochs = np.arange(len(trained))
-    switch = np.append(np.asarray(trained[1:]) != np.asarray(trained[:-1]), True)
-    return epochs[((epochs + 1) % every == 0) | switch]
-
-
-#: The stream metrics of a continual run, in the results table with ``task`` "all".
-STREAM_METRICS = ("acc", "bwt", "fwt", "forgetting", "intransigence")
-
-
-def _stream_metric_rows(
-    experiment: Experiment, results: Sequence[RunResult], run_ids: Sequence[int], strategies: Sequence[str], base: dict
-) -> list[pd.DataFrame]:
-    """ACC, BWT, FWT, forgetting and intransigence of every continual run with one phase per task.
-
-    From the score matrix at the end of each phase (:func:`forgetlab.metrics.score_matrix`);
-    FWT against the untrained model's scores; intransigence against the ``cumulative``
-    strategy's run with the same seed (trained jointly on tasks 0..k in phase k), when the
-    results include it (:func:`train_schedule` trains every strategy of a schedule together
-    for that reason). Schedules whose phases are not one per task (the
-    tutorial's alternating and interspersed ones) get no rows.
-    """
-    n_tasks = len(experiment.stream)
     cumulative = next(
         (
             label
-            for strategy, label in zip(experiment.strategies, experiment.strategy_labels, strict=True)
+            for strategy, label in zip(experiment.trained_strategies, experiment.strategy_labels, strict=False)
             if strategy.name == "cumulative"
         ),
         None,
     )
-    matrices = {
-        (strategy, result.seed): score_matrix(result.scores, result.phase_ends)
-        for strategy, result in zip(strategies, results, strict=True)
-        if len(result.phase_ends) == n_tasks
-    }
-    rows = []
-    for run_id, strategy, result in zip(run_ids, strategies, results, strict=True):
-        R = matrices.get((strategy, result.seed))
-        if R is None:
-            continue
-        values = {
-            "acc": average_score(R),
-            "bwt": backward_transfer(R),
-            "fwt": forward_transfer(R, result.initial_scores),
-            "forgetting": forgetting(R),
-        }
-        joint = matrices.get((cumulative, result.seed))
-        if joint is not None:
-            values["intransigence"] = intransigence(R, np.diagonal(joint))
-        rows.append(
-            pd.DataFrame(
-                {
-                    "run": run_id,
-                    "seed": result.seed,
-                    **base,
-                    "strategy": strategy,
-                    "engine": experiment.engine,
-                    "epoch": len(result.scores),
-                    "samples_seen": result.samples_seen[-1],
-                    "trained": result.trained[-1],
-                    "task": "all",
-                    "metric": list(values),
-                    "value": [float(v) for v in values.values()],
-                    "diverged": result.diverged,
-                }
-            )
-        )
-    return rows
+    return tidy_tables(
+        results,
+        run_ids=run_ids,
+        strategies=strategies,
+        stream=experiment.stream,
+        labels={"variant": variant, "schedule": experiment.schedule_labels[schedule], "engine": experiment.engine_name},
+        record_every=experiment.record_every,
+        cumulative=cumulative if experiment.continual else None,
+    )

@@ -53,8 +53,8 @@ import numpy as np
 import pandas as pd
 
 from forgetlab.errors import ForgetlabError, invalid
-from forgetlab.experiment import STREAM_METRICS
-from forgetlab.stats import BAND, BETWEEN, TASK_METRICS, at_epoch, compare, format_number, format_p_value, summarise
+from forgetlab.results import STREAM_METRICS, TASK_METRICS
+from forgetlab.stats import BAND, BETWEEN, at_epoch, compare, format_number, format_p_value, summarise
 from forgetlab.store import MANIFEST, OutputError, load, part_files, write_atomic
 
 __all__ = [

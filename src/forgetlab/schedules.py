@@ -40,10 +40,32 @@ __all__ = [
     "Schedule",
     "Sequential",
     "make_schedule",
+    "phases",
 ]
 
 #: One epoch: ``(task_index, sample_indices)`` parts, concatenated in order into one batch.
 Epoch = list[tuple[int, np.ndarray]]
+
+
+def phases(plan: Sequence[Epoch]) -> np.ndarray:
+    """The phase of every epoch of a plan: how many times a new task has arrived before it.
+
+    A phase is the span of epochs whose newest task (the highest task index trained so
+    far) is the same: a sequential plan has one phase per task; an interspersed one, whose
+    every epoch trains all tasks, has one; an alternating one has two (the first task's
+    first epoch, then everything after the second task arrives). Strategies consolidate
+    at the end of each phase, and the score matrix R[i, j] is read at the end of phase i.
+
+    Examples
+    --------
+    >>> plan = Sequential(epochs_per_task=(2, 1)).plan((5, 4), np.random.RandomState(0))
+    >>> phases(plan).tolist()
+    [0, 0, 1]
+    >>> phases(Alternating(k=2, n_epochs=4).plan((5, 4), np.random.RandomState(0))).tolist()
+    [0, 1, 1, 1]
+    """
+    newest = np.maximum.accumulate([max(task for task, _ in epoch) for epoch in plan])
+    return np.concatenate([[0], np.cumsum(newest[1:] != newest[:-1])]).astype(np.int64)
 
 
 def _check_count(value: object, name: str, owner: str, low: int = 1, high: int | None = None) -> int:

@@ -36,6 +36,7 @@ import numpy as np
 import pandas as pd
 
 from forgetlab.errors import invalid
+from forgetlab.results import TASK_METRICS
 
 __all__ = [
     "at_epoch",
@@ -59,9 +60,6 @@ BETWEEN = ("schedule", "strategy")
 
 #: The alternatives of :func:`compare`, as in :func:`scipy.stats.wilcoxon`.
 ALTERNATIVES = ("two-sided", "greater", "less")
-
-#: The per-task score metrics; the stream metrics (``task == "all"``) are the others.
-TASK_METRICS = ("r2", "accuracy")
 
 #: Groups per matrix product in the bootstrap, to bound memory (groups x resamples floats).
 _CHUNK = 256

@@ -258,7 +258,7 @@ def load(out: str | os.PathLike, table: str = "results") -> pd.DataFrame:
     out : path
         The experiment's output directory.
     table : {"results", "predictions"}, default "results"
-        ``results``: the tidy scores (:data:`forgetlab.experiment.RESULT_COLUMNS`);
+        ``results``: the tidy scores (:data:`forgetlab.results.RESULT_COLUMNS`);
         ``predictions``: the final models' test-set predictions. Rows are ordered by
         ``run``; an unfinished sweep gives the runs finished so far.
 

@@ -22,16 +22,14 @@ import math
 import os
 from collections.abc import Collection, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from itertools import pairwise
 
 import numpy as np
 import pandas as pd
-from sklearn.neural_network import MLPClassifier, MLPRegressor
 
 from forgetlab.errors import invalid
 from forgetlab.experiment import Experiment, tables, train_schedule
 
-__all__ = ["DEFAULT_MEMORY_BUDGET", "Batch", "Sweep", "Variant", "plan", "run_batches", "run_bytes", "train"]
+__all__ = ["DEFAULT_MEMORY_BUDGET", "Batch", "Sweep", "Variant", "plan", "run_batches", "train"]
 
 #: Bytes a batch of runs may take while it trains, by default (2 GiB).
 DEFAULT_MEMORY_BUDGET = 2 * 1024**3
@@ -146,43 +144,6 @@ class Batch:
         return f"v{self.variant}-s{self.schedule}-{self.seeds[0]}-{digest}"
 
 
-def _n_outputs(experiment: Experiment) -> int:
-    stream = experiment.stream
-    return int(stream.n_classes) if stream.kind == "classification" else 1
-
-
-def run_bytes(experiment: Experiment) -> int:
-    """An estimate of the memory one run of ``experiment`` takes in a batch, in bytes.
-
-    For the MLPs of the batched engine: 32 vectors of the parameters' size (weights,
-    gradient, the optimiser's state: L-BFGS keeps 2 x 10 history vectors, Adam 2; a
-    strategy's anchors and importances), activations of the largest batch four times over
-    (forward values and their gradients), and the run's results. Other estimators (trained
-    one run per process by scikit-learn) count their coefficients and the results.
-
-    Examples
-    --------
-    >>> from forgetlab.api import tutorial_experiment
-    >>> round(run_bytes(tutorial_experiment()) / 2**20, 2)  # MiB, float32
-    1.7
-    """
-    stream = experiment.stream
-    estimator = experiment.estimator
-    itemsize = 4 if experiment.dtype == "float32" else 8
-    n_features = stream[0].x_train.shape[1]
-    rows = sum(stream.train_sizes)
-    if isinstance(estimator, (MLPRegressor, MLPClassifier)):
-        hidden = tuple(np.atleast_1d(estimator.hidden_layer_sizes).tolist())
-        units = [n_features, *hidden, _n_outputs(experiment)]
-        n_params = sum((a + 1) * b for a, b in pairwise(units))
-        model = 32 * n_params * itemsize + 4 * rows * sum(units) * itemsize
-    else:
-        model = 8 * (n_features + 1) * _n_outputs(experiment)
-    n_epochs = max(schedule.n_epochs_for(len(stream)) for schedule in experiment.schedules)
-    results = 3 * 8 * n_epochs * len(stream) + 3 * 8 * sum(len(task.y_test) for task in stream.tasks)
-    return int(model + results)
-
-
 def plan(
     sweep: Sweep,
     *,
@@ -193,10 +154,11 @@ def plan(
     """Cut the runs not yet ``done`` into batches of identical shape.
 
     A batch is one schedule of one variant and some of its seeds, with every strategy;
-    it holds as many seeds as fit in ``memory_budget`` (:func:`run_bytes` per run and
-    strategy), and each schedule's seeds are split into at least ``parallel`` batches
-    (when it has that many seeds) so that every worker gets a share. The scikit-learn
-    engine trains one run per batch (it does not batch runs).
+    it holds as many seeds as fit in ``memory_budget`` (the engine's
+    :meth:`~forgetlab.engines.base.Engine.run_bytes` per run and strategy) and as the
+    engine takes (:meth:`~forgetlab.engines.base.Engine.max_seeds_per_batch`), and each
+    schedule's seeds are split into at least ``parallel`` batches (when it has that many
+    seeds) so that every worker gets a share.
 
     Parameters
     ----------
@@ -236,11 +198,14 @@ def plan(
     batches = []
     for v, variant in enumerate(sweep.variants):
         experiment = variant.experiment
-        need = run_bytes(experiment) * len(experiment.strategy_labels)
+        engine = experiment.trainer
+        need = engine.run_bytes(experiment) * len(experiment.strategy_labels)
         if need > memory_budget:
             allowed = f"at least one run's estimated {need / 2**20:.1f} MiB (variant {variant.name or 0!r})"
             raise invalid("memory_budget", None, allowed, memory_budget)
-        per_batch = 1 if experiment.engine == "sklearn" else max(1, memory_budget // need)
+        per_batch = max(1, memory_budget // need)
+        most = engine.max_seeds_per_batch(experiment)
+        per_batch = per_batch if most is None else min(per_batch, most)
         for s in range(len(experiment.schedules)):
             missing = [
                 seed
@@ -298,7 +263,7 @@ def run_batches(
     from forgetlab.executors import executor
 
     if workers is None and scheduler is None:
-        threads = max(variant.experiment.threads for variant in sweep.variants)
+        threads = max(variant.experiment.n_threads for variant in sweep.variants)
         jobs = jobs if jobs is not None else max(1, (os.cpu_count() or 1) // threads)
         jobs = min(jobs, max(1, len(batches)))
     else:

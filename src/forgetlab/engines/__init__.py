@@ -1,15 +1,92 @@
-"""Who does the arithmetic: engines train runs of a model under a schedule.
+"""Who trains runs: engines behind one contract (:class:`~forgetlab.engines.base.Engine`), found by name.
 
-- :mod:`forgetlab.engines.sklearn`: any scikit-learn estimator with ``partial_fit``, one
-  process per run; the reference for the tutorial's exact semantics.
-- :mod:`forgetlab.engines.torch`: ``MLPRegressor`` (lbfgs, adam or sgd) batched over runs
-  in PyTorch (:mod:`forgetlab.numerics.mlp`, :mod:`forgetlab.numerics.lbfgs`,
-  :mod:`forgetlab.numerics.sgd`). Imported only when used, so that the command line starts
-  fast.
+- ``"torch"`` (:mod:`forgetlab.engines.torch`): scikit-learn MLPs batched over runs in
+  PyTorch: ``MLPRegressor`` with lbfgs, adam or sgd, and with strategies or on
+  classification streams the continual trainer (:mod:`forgetlab.engines.continual`).
+- ``"sklearn"`` (:mod:`forgetlab.engines.sklearn`): any scikit-learn estimator with
+  ``partial_fit``, one run at a time; the reference for the tutorial's exact semantics.
+
+A new engine is one module holding an ``ENGINE`` object that follows the contract, plus
+one line in :data:`ENGINES`. ``engine="auto"`` takes the first engine of :data:`ENGINES`
+whose ``check`` accepts the experiment. Engine modules are imported only when used, so
+that the command line starts fast and configs that do not need PyTorch never load it.
 """
 
-ENGINES = ("sklearn", "torch")
-#: Engine names an experiment accepts: ``"auto"`` picks torch when it can train the model.
-ENGINE_CHOICES = ("auto", *ENGINES)
+from __future__ import annotations
 
-__all__ = ["ENGINES", "ENGINE_CHOICES"]
+import importlib
+from typing import TYPE_CHECKING
+
+from forgetlab.errors import InvalidParameterError, invalid
+
+if TYPE_CHECKING:
+    from forgetlab.engines.base import Engine
+    from forgetlab.experiment import Experiment
+
+__all__ = ["AUTO", "ENGINES", "engine_choices", "get_engine", "resolve_engine"]
+
+#: The registry: engine name -> the module holding its ``ENGINE`` (or an engine object).
+#: ``"auto"`` tries them in this order.
+ENGINES: dict[str, str | Engine] = {
+    "torch": "forgetlab.engines.torch",
+    "sklearn": "forgetlab.engines.sklearn",
+}
+
+#: The engine name that asks the registry.
+AUTO = "auto"
+
+
+def engine_choices() -> tuple[str, ...]:
+    """The names an experiment's ``engine`` may take: ``"auto"`` and every registered engine, sorted.
+
+    Examples
+    --------
+    >>> engine_choices()
+    ('auto', 'sklearn', 'torch')
+    """
+    return (AUTO, *sorted(ENGINES))
+
+
+def get_engine(name: str) -> Engine:
+    """The engine registered as ``name`` (its module imported on first use).
+
+    Raises
+    ------
+    InvalidParameterError
+        If no engine has that name.
+
+    Examples
+    --------
+    >>> get_engine("sklearn").name
+    'sklearn'
+    """
+    if name not in ENGINES:
+        raise invalid("engine", None, f"one of {', '.join(engine_choices())}", name)
+    entry = ENGINES[name]
+    return importlib.import_module(entry).ENGINE if isinstance(entry, str) else entry
+
+
+def resolve_engine(experiment: Experiment) -> Engine:
+    """The engine that trains ``experiment``: the one it names, or for ``"auto"`` the first that can.
+
+    Raises
+    ------
+    InvalidParameterError
+        If the named engine cannot train the experiment (its reason, in one line), or no
+        engine can (the reason of the first engine of :data:`ENGINES`).
+    """
+    if experiment.engine != AUTO:
+        engine = get_engine(experiment.engine)
+        engine.check(experiment)
+        return engine
+    refusal: InvalidParameterError | None = None
+    for name in ENGINES:
+        engine = get_engine(name)
+        try:
+            engine.check(experiment)
+        except InvalidParameterError as error:
+            refusal = refusal or error
+            continue
+        return engine
+    assert refusal is not None
+    raise refusal

@@ -1,134 +1,120 @@
-"""What every engine returns, and the plan descriptions they share."""
+"""The engine contract: what an experiment and the planner ask of every engine.
+
+An engine is an object with a ``name`` and four methods (:class:`Engine`); a module
+holding one as ``ENGINE`` plus one line in :data:`forgetlab.engines.ENGINES` is a new
+engine. The experiment asks :meth:`Engine.check` whether the engine can train it (and
+``engine="auto"`` takes the first registered engine that can), the planner sizes batches
+with :meth:`Engine.run_bytes` and :meth:`Engine.max_seeds_per_batch`, and a worker calls
+:meth:`Engine.train` for one batch: some seeds of one schedule, every strategy.
+
+A minimal engine, here one that predicts every task's training mean (the
+"always guess the average" baseline), registered for the example only:
+
+>>> import numpy as np
+>>> from forgetlab import engines
+>>> from forgetlab.results import RunResult, describe_plan
+>>> class MeanEngine:
+...     name = "mean"
+...     def check(self, experiment):
+...         pass  # any regression experiment
+...     def run_bytes(self, experiment):
+...         return 1024
+...     def max_seeds_per_batch(self, experiment):
+...         return None  # as many as the memory budget allows
+...     def train(self, experiment, schedule, seeds):
+...         stream = experiment.stream
+...         results = []
+...         for seed in seeds:
+...             plan = experiment.schedules[schedule].plan(stream.train_sizes, np.random.RandomState(seed))
+...             seen, trained, phase = describe_plan(stream, plan)
+...             scores = np.zeros((len(plan), len(stream)))  # R² of the mean is about 0
+...             results.append(RunResult(
+...                 seed=seed, schedule=experiment.schedules[schedule].name, scores=scores,
+...                 samples_seen=seen, trained=trained, phase=phase, n_iter=np.zeros(len(plan), int),
+...                 predictions=[np.full(t.n_test, t.y_train.mean()) for t in stream.tasks], diverged=False))
+...         return results
+>>> engines.ENGINES["mean"] = MeanEngine()
+>>> from forgetlab.api import run_experiment, tutorial_experiment
+>>> results = run_experiment(tutorial_experiment(seeds=[0, 1], engine="mean"), progress=False)
+>>> results.scores.groupby("engine")["run"].nunique().to_dict()
+{'mean': 6}
+>>> del engines.ENGINES["mean"]
+"""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
-import numpy as np
-from joblib import Parallel, delayed
+from forgetlab.numerics.spec import MLPSpec
 
-from forgetlab.schedules import Epoch
-from forgetlab.tasks import Stream
+if TYPE_CHECKING:
+    from forgetlab.experiment import Experiment
+    from forgetlab.results import RunResult
 
-__all__ = ["RunResult", "collect_in_order", "describe_plan", "run_in_batches"]
+__all__ = ["Engine", "estimate_run_bytes"]
 
 
-@dataclass(frozen=True, kw_only=True, eq=False)
-class RunResult:
-    """What one run produced.
+@runtime_checkable
+class Engine(Protocol):
+    """What every engine offers; see the module's docstring for a worked example.
 
     Attributes
     ----------
-    seed : int
-    schedule : str
-    scores : ndarray of shape (n_epochs, n_tasks)
-        Every task's score (``metric``) on its whole test set after every epoch; NaN
-        after divergence.
-    samples_seen : ndarray of shape (n_epochs,)
-        Training samples seen up to and including each epoch.
-    trained : list of str
-        The tasks each epoch trained on, joined with ``+`` in batch order.
-    n_iter : ndarray of shape (n_epochs,)
-        Optimiser iterations in each epoch (for lbfgs, L-BFGS iterations).
-    n_fun : ndarray of shape (n_epochs,) or None
-        Loss-and-gradient evaluations in each epoch, where the engine knows them
-        (scikit-learn does not report them).
-    metric : {"r2", "accuracy"}
-        What ``scores`` hold: R² for regression streams, accuracy for classification.
-    predictions : list of ndarray
-        The final model's predictions on each task's test set (labels for
-        classification).
-    diverged : bool
-        True if the estimator produced non-finite weights or scores (overflowing
-        predictions); the run stops there and that epoch's and later scores are NaN.
+    name : str
+        The engine's name in configs, on the command line and in the ``engine`` column.
     """
 
-    seed: int
-    schedule: str
-    scores: np.ndarray
-    samples_seen: np.ndarray
-    trained: list[str]
-    n_iter: np.ndarray
-    predictions: list[np.ndarray]
-    diverged: bool
-    n_fun: np.ndarray | None = None
-    metric: str = "r2"
+    name: str
+
+    def check(self, experiment: Experiment) -> None:
+        """Raise :class:`~forgetlab.errors.InvalidParameterError` (one line: why not) unless
+        this engine can train ``experiment``.
+
+        Called once, when the experiment is built; ``train`` may then trust it.
+        """
+
+    def run_bytes(self, experiment: Experiment) -> int:
+        """An estimate of the memory one run (one strategy, one seed) takes while it trains, in bytes."""
+
+    def max_seeds_per_batch(self, experiment: Experiment) -> int | None:
+        """The most seeds this engine trains in one call of :meth:`train`; None: as many as fit the memory budget."""
+
+    def train(self, experiment: Experiment, schedule: int, seeds: Sequence[int]) -> list[RunResult]:
+        """Train every strategy of schedule ``experiment.schedules[schedule]`` for ``seeds``, in this process.
+
+        Returns one :class:`~forgetlab.results.RunResult` per run, strategies outer and
+        seeds inner (:meth:`Experiment.runs` order), with ``experiment.n_threads``
+        threads. A run's numbers must not depend on the other seeds of the call.
+        """
 
 
-def describe_plan(stream: Stream, plan: list[Epoch]) -> tuple[np.ndarray, list[str]]:
-    """Samples seen up to each epoch, and the tasks each epoch trains on (``+``-joined).
+def estimate_run_bytes(experiment: Experiment) -> int:
+    """An estimate of the memory one run of ``experiment`` takes in a batch, in bytes.
+
+    For an MLP (:class:`~forgetlab.numerics.spec.MLPSpec`): 32 vectors of the
+    parameters' size (weights, gradient, the optimiser's state: L-BFGS keeps 2 x 10
+    history vectors, Adam 2; a strategy's anchors and importances) and activations of the
+    largest batch four times over (forward values and their gradients), in the
+    experiment's ``dtype``. Other estimators count their coefficients. Plus the run's
+    results.
 
     Examples
     --------
-    >>> from forgetlab.tasks import seasons
-    >>> from forgetlab.schedules import Interspersed
-    >>> plan = Interspersed(k=3, n_epochs=2).plan((69, 68), np.random.RandomState(0))
-    >>> seen, trained = describe_plan(seasons(), plan)
-    >>> seen.tolist(), trained
-    ([6, 12], ['autumn+summer', 'autumn+summer'])
+    >>> from forgetlab.api import tutorial_experiment
+    >>> round(estimate_run_bytes(tutorial_experiment()) / 2**20, 2)  # MiB, float32
+    1.7
     """
-    samples_seen = np.cumsum([sum(len(idx) for _, idx in epoch) for epoch in plan])
-    trained = ["+".join(stream[t].name for t, _ in epoch) for epoch in plan]
-    return samples_seen, trained
-
-
-def collect_in_order(
-    n_runs: int,
-    finished: Iterable[tuple[int, RunResult]],
-    on_done: Callable[[RunResult], None] | None = None,
-) -> list[RunResult]:
-    """Results in the order of the runs, from ``(run index, result)`` pairs in any order.
-
-    ``on_done`` is called with each result as it arrives (e.g. a progress bar's update).
-
-    Examples
-    --------
-    >>> collect_in_order(2, [(1, "b"), (0, "a")])
-    ['a', 'b']
-    """
-    ordered: list[RunResult | None] = [None] * n_runs
-    for i, result in finished:
-        ordered[i] = result
-        if on_done is not None:
-            on_done(result)
-    return ordered  # type: ignore[return-value]
-
-
-def run_in_batches(
-    train: Callable[..., list[RunResult]],
-    runs: Sequence[tuple],
-    *,
-    n_jobs: int,
-    on_done: Callable[[RunResult], None] | None = None,
-) -> list[RunResult]:
-    """Train runs in batches of identical shape, spread over ``n_jobs`` worker processes.
-
-    Each run is a tuple whose last element is its seed; runs that agree on everything
-    else (e.g. schedule and strategy) form a group, and each group is split into
-    ``n_jobs`` balanced batches. ``train(*key, seeds)`` trains one batch and returns one
-    result per seed, in order. Batched engines keep a run's numbers independent of its
-    batch, so the split changes nothing but the time.
-
-    Examples
-    --------
-    >>> def train(name, seeds):
-    ...     return [f"{name}{seed}" for seed in seeds]
-    >>> run_in_batches(train, [("a", 1), ("b", 2), ("a", 3)], n_jobs=1)
-    ['a1', 'b2', 'a3']
-    """
-    batches = []
-    for key in dict.fromkeys(run[:-1] for run in runs):
-        members = np.array([i for i, run in enumerate(runs) if run[:-1] == key])
-        batches.extend((key, part.tolist()) for part in np.array_split(members, min(n_jobs, len(members))))
-    work = (delayed(train)(*key, [runs[i][-1] for i in members]) for key, members in batches)
-    if n_jobs <= 1:
-        finished = (function(*args, **kwargs) for function, args, kwargs in work)
+    stream = experiment.stream
+    itemsize = 4 if experiment.dtype == "float32" else 8
+    n_features = stream[0].x_train.shape[1]
+    n_outputs = int(stream.n_classes) if stream.kind == "classification" else 1
+    if hasattr(experiment.estimator, "hidden_layer_sizes"):
+        spec = MLPSpec.from_estimator(experiment.estimator, n_features=n_features, n_outputs=n_outputs)
+        rows = sum(stream.train_sizes)
+        model = 32 * spec.n_params * itemsize + 4 * rows * sum(spec.layer_units) * itemsize
     else:
-        finished = Parallel(n_jobs=n_jobs, return_as="generator")(work)
-    pairs = (
-        (i, result)
-        for (_, members), results in zip(batches, finished, strict=True)
-        for i, result in zip(members, results, strict=True)
-    )
-    return collect_in_order(len(runs), pairs, on_done)
+        model = 8 * (n_features + 1) * n_outputs
+    n_epochs = max(schedule.n_epochs_for(len(stream)) for schedule in experiment.schedules)
+    results = 3 * 8 * n_epochs * len(stream) + 3 * 8 * sum(len(task.y_test) for task in stream.tasks)
+    return int(model + results)

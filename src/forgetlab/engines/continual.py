@@ -39,20 +39,19 @@ settings are shared.
 
 from __future__ import annotations
 
-import os
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
 from sklearn.neural_network import MLPClassifier, MLPRegressor
 
-from forgetlab.engines.base import RunResult, describe_plan, run_in_batches
-from forgetlab.engines.torch import DTYPES, hidden_sizes, torch_threads
 from forgetlab.errors import invalid
 from forgetlab.metrics import accuracy, r2_score
 from forgetlab.numerics import sgd
 from forgetlab.numerics.mlp import (
+    DTYPES,
     MLPSpec,
     backward,
     classes_of,
@@ -62,22 +61,25 @@ from forgetlab.numerics.mlp import (
     predict,
     weight_penalty,
 )
-from forgetlab.schedules import Epoch, Schedule
+from forgetlab.results import RunResult, describe_plan, phase_ends
+from forgetlab.schedules import Epoch, Schedule, phases
 from forgetlab.strategies.base import Context, Minibatch, Phase, Strategy, check_choice, check_number, run_rng
 from forgetlab.tasks import Stream
 
+if TYPE_CHECKING:
+    from forgetlab.experiment import Experiment
+
 __all__ = [
-    "DTYPES",
-    "OPTIMIZERS",
     "ContinualResult",
     "check_estimator",
+    "check_experiment",
     "model_spec",
-    "run_many",
     "train_continual",
     "train_settings",
 ]
 
-OPTIMIZERS = ("adam", "sgd")
+#: The optimisers of continual runs: the stochastic ones (:data:`forgetlab.numerics.sgd.OPTIMIZERS`).
+OPTIMIZERS = tuple(sgd.OPTIMIZERS)
 #: The ``purpose`` of the epoch shuffles' RNG (:func:`~forgetlab.strategies.base.run_rng`).
 SHUFFLE_RNG = 1
 
@@ -94,19 +96,12 @@ class ContinualResult(RunResult):
     ----------
     strategy : str
         The strategy's name.
-    initial_scores : ndarray of shape (n_tasks,)
-        Every task's score of the untrained model (the ``b`` of forward transfer).
-    phase_ends : ndarray of shape (n_phases,)
-        The last epoch of each phase: ``score_matrix(scores, phase_ends)`` for a
-        sequential schedule.
     params : ndarray of shape (P,)
         The final parameters in the model's packing order (:class:`MLPSpec`), in the
         training dtype; a diverged run's are its first non-finite ones.
     """
 
     strategy: str
-    initial_scores: np.ndarray
-    phase_ends: np.ndarray
     params: np.ndarray
 
 
@@ -127,6 +122,17 @@ def model_spec(
         layer_units=(stream[0].x_train.shape[1], *(int(h) for h in hidden_layer_sizes), stream.n_classes or 1),
         activation=activation,
         alpha=alpha,
+        output="softmax" if classify else "identity",
+    )
+
+
+def spec_for(estimator: MLPRegressor | MLPClassifier, stream: Stream) -> MLPSpec:
+    """The MLP a scikit-learn estimator describes for a stream (:meth:`MLPSpec.from_estimator`)."""
+    classify = stream.kind == "classification"
+    return MLPSpec.from_estimator(
+        estimator,
+        n_features=stream[0].x_train.shape[1],
+        n_outputs=stream.n_classes if classify else 1,
         output="softmax" if classify else "identity",
     )
 
@@ -152,25 +158,20 @@ def _optimizer(
     name: str, n_runs: int, n_params: int, learning_rate: float, dtype: torch.dtype
 ) -> sgd.StochasticOptimizer:
     """Adam or SGD (scikit-learn's defaults otherwise: betas, momentum 0.9, Nesterov)."""
-    kind = sgd.Adam if name == "adam" else sgd.SGD
-    return kind(n_runs, n_params, learning_rate_init=learning_rate, dtype=dtype)
+    return sgd.OPTIMIZERS[name](n_runs, n_params, learning_rate_init=learning_rate, dtype=dtype)
 
 
 def _phases(context: Context, plan: list[Epoch]) -> tuple[np.ndarray, list[Phase | None]]:
     """The newest task trained up to each epoch, and the phase each epoch ends (None if it ends none)."""
     newest = np.maximum.accumulate([max(t for t, _ in epoch) for epoch in plan])
-    phases: list[Phase | None] = [None] * len(plan)
+    ended: list[Phase | None] = [None] * len(plan)
     start = 0
-    for e in range(len(plan)):
-        if e + 1 < len(plan) and newest[e + 1] == newest[e]:
-            continue
-        tasks = tuple(sorted({t for epoch in plan[start : e + 1] for t, _ in epoch}))
+    for number, end in enumerate(phase_ends(phases(plan))):
+        tasks = tuple(sorted({t for epoch in plan[start : end + 1] for t, _ in epoch}))
         samples = np.concatenate([np.arange(context.offsets[t], context.offsets[t + 1]) for t in tasks])
-        phases[e] = Phase(
-            number=sum(p is not None for p in phases), newest=int(newest[e]), tasks=tasks, samples=samples
-        )
-        start = e + 1
-    return newest, phases
+        ended[end] = Phase(number=number, newest=int(newest[end]), tasks=tasks, samples=samples)
+        start = end + 1
+    return newest, ended
 
 
 def _evaluate(
@@ -316,7 +317,7 @@ def train_continual(
         for seed in seeds
     ]
     n_epochs = len(plans[0])
-    newest, phases = _phases(context, plans[0])
+    newest, ended = _phases(context, plans[0])
     shufflers = [run_rng(seed, SHUFFLE_RNG) for seed in seeds]
     test_x = [torch.from_numpy(task.x_test).to(torch_dtype) for task in stream.tasks]
 
@@ -351,14 +352,13 @@ def train_continual(
             if diverged.any():
                 params[diverged] = frozen[diverged]
         opt.end_pass(pass_loss / n_samples, n_samples)
-        if phases[e] is not None:
-            strategy.end_phase(state, params, phases[e])
+        if ended[e] is not None:
+            strategy.end_phase(state, params, ended[e])
         epoch_scores, bad, predictions = _evaluate(context, params, int(newest[e]), test_x)
         diverged |= bad
         scores[~diverged, e] = epoch_scores[~diverged]
 
-    samples_seen, trained = describe_plan(stream, plans[0])
-    phase_ends = np.array([e for e, phase in enumerate(phases) if phase is not None])
+    samples_seen, trained, phase = describe_plan(stream, plans[0])
     return [
         ContinualResult(
             seed=seed,
@@ -367,7 +367,7 @@ def train_continual(
             metric="accuracy" if stream.kind == "classification" else "r2",
             scores=scores[r],
             initial_scores=initial_scores[r],
-            phase_ends=phase_ends,
+            phase=phase,
             params=params[r].numpy().copy(),
             samples_seen=samples_seen,
             trained=trained,
@@ -404,41 +404,22 @@ def train_settings(estimator: MLPRegressor | MLPClassifier, stream: Stream) -> d
     """
     check_estimator(estimator)
     return {
-        "spec": model_spec(
-            stream, hidden_sizes(estimator), activation=estimator.activation, alpha=float(estimator.alpha)
-        ),
+        "spec": spec_for(estimator, stream),
         "optimizer": estimator.solver,
         "learning_rate": float(estimator.learning_rate_init),
         "batch_size": estimator.batch_size,
     }
 
 
-def run_many(
-    estimator: MLPRegressor | MLPClassifier,
-    stream: Stream,
-    runs: Sequence[tuple[Schedule, Strategy, int]],
-    *,
-    threads: int = 1,
-    n_jobs: int | None = None,
-    dtype: str = "float32",
-    on_done: Callable[[RunResult], None] | None = None,
-) -> list[ContinualResult]:
-    """Train many ``(schedule, strategy, seed)`` runs, one batch per schedule and strategy.
+def check_experiment(experiment: Experiment) -> None:
+    """Raise InvalidParameterError unless this trainer can train ``experiment``'s model and strategies.
 
-    The seeds of each (schedule, strategy) pair are split over ``n_jobs`` worker processes
-    (default: one per ``threads`` cores), each with ``threads`` PyTorch threads.
-
-    Returns
-    -------
-    list of ContinualResult
-        In the order of ``runs``.
+    The estimator must describe a model it knows (:func:`check_estimator`); the strategies
+    (``Naive`` when none is given) must be distinct and fit the stream.
     """
-    options = {**train_settings(estimator, stream), "dtype": dtype}
-    if n_jobs is None:
-        n_jobs = max(1, (os.cpu_count() or 1) // threads)
-
-    def train(schedule: Schedule, strategy: Strategy, seeds: list[int]) -> list[ContinualResult]:
-        with torch_threads(threads):
-            return train_continual(stream=stream, schedule=schedule, strategy=strategy, seeds=seeds, **options)
-
-    return run_in_batches(train, runs, n_jobs=n_jobs, on_done=on_done)  # type: ignore[return-value]
+    check_estimator(experiment.estimator)
+    strategies = experiment.trained_strategies
+    if len(set(strategies)) != len(strategies):
+        raise invalid("strategies", None, "a list of distinct strategies", list(strategies))
+    for strategy in strategies:
+        strategy.validate(experiment.stream)

@@ -16,24 +16,27 @@ It is the reference for the tutorial's semantics. Two facts shape it:
 
 from __future__ import annotations
 
-import os
 import warnings
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 import numpy as np
-from joblib import Parallel, delayed
-from sklearn.base import BaseEstimator, clone
+from sklearn.base import BaseEstimator, clone, is_classifier
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.neural_network import MLPRegressor
 from threadpoolctl import threadpool_limits
 
-from forgetlab.engines.base import RunResult, collect_in_order, describe_plan
+from forgetlab.engines.base import estimate_run_bytes
 from forgetlab.errors import invalid
 from forgetlab.metrics import accuracy, r2_score
+from forgetlab.results import RunResult, describe_plan
 from forgetlab.schedules import Schedule
 from forgetlab.tasks import Stream
 
-__all__ = ["check_estimator", "run_many", "train_run", "tutorial_model"]
+if TYPE_CHECKING:
+    from forgetlab.experiment import Experiment
+
+__all__ = ["ENGINE", "SklearnEngine", "check_estimator", "train_run", "tutorial_model"]
 
 
 def tutorial_model() -> MLPRegressor:
@@ -109,7 +112,7 @@ def train_run(
     n_tasks = len(stream)
     scores = np.full((len(plan), n_tasks), np.nan)
     n_iter = np.zeros(len(plan), dtype=np.int64)
-    samples_seen, trained = describe_plan(stream, plan)
+    samples_seen, trained, phase = describe_plan(stream, plan)
     newest = np.maximum.accumulate([max(t for t, _ in epoch) for epoch in plan])
     diverged = False
     outputs: list[np.ndarray] = []
@@ -141,6 +144,7 @@ def train_run(
         scores=scores,
         samples_seen=samples_seen,
         trained=trained,
+        phase=phase,
         n_iter=n_iter,
         predictions=predictions,
         diverged=diverged,
@@ -166,56 +170,40 @@ def _predict(model: BaseEstimator, stream: Stream, task: int, newest: int) -> np
     return model.classes_[np.argmax(scores, axis=1)].astype(float)
 
 
-def run_many(
-    estimator: BaseEstimator,
-    stream: Stream,
-    runs: Sequence[tuple[Schedule, int]],
-    *,
-    threads: int = 1,
-    n_jobs: int | None = None,
-    on_done: Callable[[RunResult], None] | None = None,
-) -> list[RunResult]:
-    """Train many ``(schedule, seed)`` runs, spread over processes.
+class SklearnEngine:
+    """The scikit-learn engine (:class:`~forgetlab.engines.base.Engine`): one estimator per run.
 
-    Parameters
-    ----------
-    estimator, stream
-        As for :func:`train_run`; shared by all runs.
-    runs : sequence of (Schedule, int)
-        Each run's schedule and seed.
-    threads : int, default 1
-        BLAS threads per process.
-    n_jobs : int or None
-        Worker processes; None uses ``cores // threads``. With 1, runs train in this
-        process.
-    on_done : callable, optional
-        Called with each RunResult as it finishes (in completion order), e.g. to advance
-        a progress bar.
-
-    Returns
-    -------
-    list of RunResult
-        In the order of ``runs``, whatever order they finished in.
+    It trains schedules only (no strategies), any scikit-learn estimator with
+    ``partial_fit`` (a classifier for a classification stream), one run per batch, with
+    ``experiment.n_threads`` BLAS threads.
     """
-    if n_jobs is None:
-        n_jobs = max(1, (os.cpu_count() or 1) // threads)
-    n_jobs = min(n_jobs, len(runs))
 
-    if n_jobs <= 1:
-        finished = (
-            (i, train_run(estimator, stream, schedule, seed, threads=threads))
-            for i, (schedule, seed) in enumerate(runs)
-        )
-    else:
-        parallel = Parallel(n_jobs=n_jobs, return_as="generator_unordered")
-        finished = parallel(
-            delayed(_indexed_run)(i, estimator, stream, schedule, seed, threads)
-            for i, (schedule, seed) in enumerate(runs)
-        )
-    return collect_in_order(len(runs), finished, on_done)
+    name = "sklearn"
+
+    def check(self, experiment: Experiment) -> None:
+        """Raise InvalidParameterError unless this engine can train ``experiment``."""
+        if experiment.strategies:
+            allowed = "torch or auto (strategies and classification need the torch engine)"
+            raise invalid("engine", None, allowed, self.name)
+        check_estimator(experiment.estimator)
+        if experiment.stream.kind == "classification" and not is_classifier(experiment.estimator):
+            raise invalid("estimator", None, "a classifier for a classification stream", experiment.estimator)
+
+    def run_bytes(self, experiment: Experiment) -> int:
+        """:func:`~forgetlab.engines.base.estimate_run_bytes`."""
+        return estimate_run_bytes(experiment)
+
+    def max_seeds_per_batch(self, experiment: Experiment) -> int:
+        """1: scikit-learn trains one run at a time."""
+        return 1
+
+    def train(self, experiment: Experiment, schedule: int, seeds: Sequence[int]) -> list[RunResult]:
+        """One :func:`train_run` per seed, one after the other."""
+        plan = experiment.schedules[schedule]
+        return [
+            train_run(experiment.estimator, experiment.stream, plan, seed, threads=experiment.n_threads)
+            for seed in seeds
+        ]
 
 
-def _indexed_run(
-    index: int, estimator: BaseEstimator, stream: Stream, schedule: Schedule, seed: int, threads: int
-) -> tuple[int, RunResult]:
-    return index, train_run(estimator, stream, schedule, seed, threads=threads)
+ENGINE = SklearnEngine()

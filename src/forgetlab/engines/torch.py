@@ -32,26 +32,30 @@ schedule's sampling (its own ``RandomState(s)``, as the scikit-learn engine).
 
 from __future__ import annotations
 
-import os
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
-from sklearn.neural_network import MLPClassifier, MLPRegressor
+from sklearn.neural_network import MLPRegressor
 
-from forgetlab.engines.base import RunResult, describe_plan, run_in_batches
+from forgetlab.engines import continual
+from forgetlab.engines.base import estimate_run_bytes
 from forgetlab.errors import invalid
 from forgetlab.metrics import r2_score
 from forgetlab.numerics import lbfgs, sgd
-from forgetlab.numerics.mlp import MLPSpec, init_params, loss_and_grad, predict
+from forgetlab.numerics.mlp import DTYPES, MLPSpec, init_params, loss_and_grad, predict, torch_threads
+from forgetlab.results import RunResult, describe_plan
 from forgetlab.schedules import Epoch, Schedule
 from forgetlab.tasks import Stream
 
-__all__ = ["DTYPES", "check_estimator", "hidden_sizes", "run_many", "spec_of", "torch_threads", "train_batch"]
+if TYPE_CHECKING:
+    from forgetlab.experiment import Experiment
 
-DTYPES = {"float32": torch.float32, "float64": torch.float64}
-SOLVERS = ("lbfgs", "adam", "sgd")
+__all__ = ["ENGINE", "SOLVERS", "TorchEngine", "check_estimator", "check_float32_range", "train_batch"]
+
+#: The ``MLPRegressor`` solvers this engine implements: L-BFGS and the stochastic optimisers.
+SOLVERS = ("lbfgs", *sgd.OPTIMIZERS)
 #: Runs per L-BFGS optimisation; a larger batch is optimised group after group.
 LBFGS_GROUP = 128
 
@@ -70,33 +74,6 @@ def check_estimator(estimator: object) -> None:
         raise invalid("early_stopping", "the torch engine with adam or sgd", "False (as for partial_fit)", True)
     if estimator.loss != "squared_error":
         raise invalid("loss", "the torch engine", "'squared_error'", estimator.loss)
-
-
-def hidden_sizes(estimator: MLPRegressor | MLPClassifier) -> tuple[int, ...]:
-    """A scikit-learn MLP's ``hidden_layer_sizes`` as a tuple of ints (it also accepts one int).
-
-    Examples
-    --------
-    >>> hidden_sizes(MLPRegressor(hidden_layer_sizes=50))
-    (50,)
-    """
-    hidden = estimator.hidden_layer_sizes
-    return (int(hidden),) if isinstance(hidden, int) else tuple(int(h) for h in hidden)
-
-
-def spec_of(estimator: MLPRegressor, n_features: int, n_outputs: int = 1) -> MLPSpec:
-    """The batched MLP described by a scikit-learn ``MLPRegressor``.
-
-    Examples
-    --------
-    >>> spec_of(MLPRegressor(hidden_layer_sizes=(100, 100)), n_features=1).layer_units
-    (1, 100, 100, 1)
-    """
-    return MLPSpec(
-        layer_units=(n_features, *hidden_sizes(estimator), n_outputs),
-        activation=estimator.activation,
-        alpha=float(estimator.alpha),
-    )
 
 
 def _epoch_batch(
@@ -216,7 +193,7 @@ def train_batch(
     torch_dtype = DTYPES[dtype]
     seeds = list(seeds)
     n_runs, n_tasks = len(seeds), len(stream)
-    spec = spec_of(estimator, n_features=stream[0].x_train.shape[1])
+    spec = MLPSpec.from_estimator(estimator, n_features=stream[0].x_train.shape[1])
     plans = [schedule.plan(stream.train_sizes, np.random.RandomState(seed)) for seed in seeds]
     n_epochs = len(plans[0])
     train_x = [torch.from_numpy(task.x_train).to(torch_dtype) for task in stream.tasks]
@@ -250,7 +227,7 @@ def train_batch(
         diverged[alive[bad]] = True
         scores[alive[~bad], e] = epoch_scores[~bad]
 
-    samples_seen, trained = describe_plan(stream, plans[0])
+    samples_seen, trained, phase = describe_plan(stream, plans[0])
     final = [predict(spec, params, tx).double().numpy() for tx in test_x]
     return [
         RunResult(
@@ -259,6 +236,7 @@ def train_batch(
             scores=scores[r],
             samples_seen=samples_seen,
             trained=trained,
+            phase=phase,
             n_iter=n_iter[r],
             n_fun=n_fun[r],
             predictions=[out[r] if not diverged[r] else np.full(out.shape[1], np.nan) for out in final],
@@ -268,61 +246,60 @@ def train_batch(
     ]
 
 
-@contextmanager
-def torch_threads(threads: int) -> Iterator[None]:
-    """Run the block with ``threads`` PyTorch intra-op threads, restored afterwards."""
-    previous = torch.get_num_threads()
-    torch.set_num_threads(threads)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(previous)
+def check_float32_range(stream: Stream) -> None:
+    """Raise InvalidParameterError unless every input and target fits float32's range."""
+    limit = float(np.finfo(np.float32).max)
+    for task in stream.tasks:
+        for array in (task.x_train, task.y_train, task.x_test, task.y_test):
+            largest = float(np.max(np.abs(array))) if np.size(array) else 0.0
+            if largest > limit:
+                allowed = (
+                    f"float64 for values beyond float32's range (|value| up to {largest:.3g} in task {task.name!r})"
+                )
+                raise invalid("dtype", None, allowed, "float32")
 
 
-def run_many(
-    estimator: MLPRegressor,
-    stream: Stream,
-    runs: Sequence[tuple[Schedule, int]],
-    *,
-    threads: int | None = None,
-    n_jobs: int | None = None,
-    dtype: str = "float32",
-    on_done: Callable[[RunResult], None] | None = None,
-) -> list[RunResult]:
-    """Train many ``(schedule, seed)`` runs in batches, one schedule per batch.
+class TorchEngine:
+    """The batched PyTorch engine (:class:`~forgetlab.engines.base.Engine`): all seeds of a batch as one tensor.
 
-    A run's numbers do not depend on the batch it is in, so the runs of a schedule can be
-    split over worker processes freely: each of ``n_jobs`` processes trains a share of
-    every schedule's seeds with ``threads`` PyTorch threads.
-
-    Parameters
-    ----------
-    estimator, stream
-        As for :func:`train_batch`; shared by all runs.
-    runs : sequence of (Schedule, int)
-        Each run's schedule and seed.
-    threads : int or None
-        PyTorch intra-op threads per process; None uses ``cores // n_jobs``.
-    n_jobs : int or None
-        Worker processes; None uses one per core when ``threads`` is 1 or None, else
-        ``cores // threads``. With 1, everything trains in this process.
-    dtype : {"float32", "float64"}, default "float32"
-        Arithmetic of the batches.
-    on_done : callable, optional
-        Called with each RunResult as its batch finishes.
-
-    Returns
-    -------
-    list of RunResult
-        In the order of ``runs``.
+    Schedules alone on a regression stream train with :func:`train_batch`; with
+    strategies, or on a classification stream, the continual trainer
+    (:func:`forgetlab.engines.continual.train_continual`) trains every strategy in turn.
     """
-    cores = os.cpu_count() or 1
-    if n_jobs is None:
-        n_jobs = max(1, cores // (threads or 1))
-    threads = threads or max(1, cores // n_jobs)
 
-    def train(schedule: Schedule, seeds: list[int]) -> list[RunResult]:
-        with torch_threads(threads):
-            return train_batch(estimator, stream, schedule, seeds, dtype=dtype)
+    name = "torch"
 
-    return run_in_batches(train, runs, n_jobs=n_jobs, on_done=on_done)
+    def check(self, experiment: Experiment) -> None:
+        """Raise InvalidParameterError unless this engine can train ``experiment``."""
+        if experiment.continual_request:
+            continual.check_experiment(experiment)
+        else:
+            check_estimator(experiment.estimator)
+        if experiment.dtype == "float32":
+            check_float32_range(experiment.stream)
+
+    def run_bytes(self, experiment: Experiment) -> int:
+        """:func:`~forgetlab.engines.base.estimate_run_bytes`."""
+        return estimate_run_bytes(experiment)
+
+    def max_seeds_per_batch(self, experiment: Experiment) -> None:
+        """None: as many seeds as the memory budget holds."""
+        return None
+
+    def train(self, experiment: Experiment, schedule: int, seeds: Sequence[int]) -> list[RunResult]:
+        """One batch of ``seeds`` per strategy (or for the schedule alone), with ``experiment.n_threads`` threads."""
+        plan, stream, seeds = experiment.schedules[schedule], experiment.stream, list(seeds)
+        with torch_threads(experiment.n_threads):
+            if not experiment.continual:
+                return train_batch(experiment.estimator, stream, plan, seeds, dtype=experiment.dtype)
+            options = {**continual.train_settings(experiment.estimator, stream), "dtype": experiment.dtype}
+            return [
+                result
+                for strategy in experiment.trained_strategies
+                for result in continual.train_continual(
+                    stream=stream, schedule=plan, strategy=strategy, seeds=seeds, **options
+                )
+            ]
+
+
+ENGINE = TorchEngine()

@@ -35,15 +35,18 @@ networks", AISTATS.
 from __future__ import annotations
 
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import numpy as np
 import torch
 
 from forgetlab.errors import invalid
+from forgetlab.numerics.spec import ACTIVATIONS, OUTPUTS, MLPSpec
 
 __all__ = [
     "ACTIVATIONS",
+    "DTYPES",
     "OUTPUTS",
     "Forward",
     "MLPSpec",
@@ -59,98 +62,30 @@ __all__ = [
     "predict_classes",
     "squared_error",
     "squared_sample_gradients",
+    "torch_threads",
     "weight_penalty",
 ]
 
-ACTIVATIONS = ("relu", "tanh", "logistic", "identity")
-#: Output layers: linear outputs for regression, class logits under a softmax for classification.
-OUTPUTS = ("identity", "softmax")
+#: The arithmetic a trainer may use, by the name an experiment gives (``dtype``).
+DTYPES = {"float32": torch.float32, "float64": torch.float64}
 
 
-@dataclass(frozen=True, kw_only=True)
-class MLPSpec:
-    """Architecture and loss of the batched MLP (shared by all runs of a batch).
-
-    Parameters
-    ----------
-    layer_units : tuple of int
-        Units of every layer, input and output included, e.g. ``(1, 100, 100, 1)``.
-    activation : {"relu", "tanh", "logistic", "identity"}, default "relu"
-        Hidden-layer activation; the output is linear.
-    alpha : float, default 1e-4
-        L2 penalty on the weights, scaled by ``1 / (2 n)`` as in scikit-learn.
-    output : {"identity", "softmax"}, default "identity"
-        ``"identity"``: linear outputs and the squared error (regression); ``"softmax"``: the
-        last layer's units are class logits and the loss is the softmax cross-entropy
-        (classification, at least two units).
+@contextmanager
+def torch_threads(threads: int) -> Iterator[None]:
+    """Run the block with ``threads`` PyTorch intra-op threads, restored afterwards.
 
     Examples
     --------
-    >>> spec = MLPSpec(layer_units=(1, 100, 100, 1))
-    >>> spec.n_params
-    10401
-    >>> MLPSpec(layer_units=(64, 100, 10), output="softmax").n_outputs
-    10
+    >>> with torch_threads(1):
+    ...     torch.get_num_threads()
+    1
     """
-
-    layer_units: tuple[int, ...]
-    activation: str = "relu"
-    alpha: float = 1e-4
-    output: str = "identity"
-
-    def __post_init__(self) -> None:
-        units = self.layer_units
-        if len(units) < 2 or not all(isinstance(u, int) and u >= 1 for u in units):
-            raise invalid("layer_units", "MLPSpec", "a tuple of at least two ints >= 1", units)
-        if self.activation not in ACTIVATIONS:
-            raise invalid("activation", "MLPSpec", f"one of {', '.join(ACTIVATIONS)}", self.activation)
-        if not (isinstance(self.alpha, (int, float)) and self.alpha >= 0):
-            raise invalid("alpha", "MLPSpec", "a number >= 0", self.alpha)
-        if self.output not in OUTPUTS:
-            raise invalid("output", "MLPSpec", f"one of {', '.join(OUTPUTS)}", self.output)
-        if self.output == "softmax" and units[-1] < 2:
-            raise invalid("layer_units", "MLPSpec with a softmax output", "at least two output units", units)
-
-    @property
-    def n_outputs(self) -> int:
-        """Units of the output layer."""
-        return self.layer_units[-1]
-
-    @property
-    def shapes(self) -> list[tuple[int, int]]:
-        """(fan_in, fan_out) of every layer."""
-        return list(zip(self.layer_units[:-1], self.layer_units[1:], strict=True))
-
-    @property
-    def n_params(self) -> int:
-        """Parameters per run: every weight and bias."""
-        return sum(i * o + o for i, o in self.shapes)
-
-    @property
-    def n_weights(self) -> int:
-        """Weights per run (the penalised parameters): the first ``n_weights`` of the packing."""
-        return sum(i * o for i, o in self.shapes)
-
-    def views(self, flat: torch.Tensor) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
-        """Weights (R, fan_in, fan_out) and biases (R, fan_out) as views of ``flat`` (R, P)."""
-        weights, biases, start = [], [], 0
-        for fan_in, fan_out in self.shapes:
-            weights.append(flat[:, start : start + fan_in * fan_out].view(-1, fan_in, fan_out))
-            start += fan_in * fan_out
-        for _, fan_out in self.shapes:
-            biases.append(flat[:, start : start + fan_out])
-            start += fan_out
-        return weights, biases
-
-    def flops_per_sample(self) -> int:
-        """Floating-point operations of one forward and backward pass per sample and run.
-
-        Forward ``2 * fan_in * fan_out`` per layer; backward the same again for the weight
-        gradient and, except for the first layer, once more for the propagated error.
-        """
-        forward = sum(2 * i * o for i, o in self.shapes)
-        propagate = sum(2 * i * o for i, o in self.shapes[1:])
-        return 2 * forward + propagate
+    previous = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(previous)
 
 
 def init_params(spec: MLPSpec, seeds: list[int], *, dtype: torch.dtype = torch.float32) -> torch.Tensor:

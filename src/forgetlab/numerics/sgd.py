@@ -57,8 +57,10 @@ recurrent networks", ICASSP, arXiv:1212.0901.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from types import MappingProxyType
+from typing import ClassVar
 
 import numpy as np
 import torch
@@ -67,6 +69,7 @@ from forgetlab.errors import invalid
 from forgetlab.numerics.mlp import MLPSpec, loss_and_grad
 
 __all__ = [
+    "OPTIMIZERS",
     "SGD",
     "SOLVERS",
     "Adam",
@@ -77,8 +80,6 @@ __all__ = [
     "partial_fit",
 ]
 
-#: The ``MLPRegressor`` solvers of this module.
-SOLVERS = ("adam", "sgd")
 LR_SCHEDULES = ("constant", "invscaling", "adaptive")
 
 
@@ -120,6 +121,11 @@ class StochasticOptimizer:
         scikit-learn's ``_no_improvement_count``.
     """
 
+    #: The scikit-learn MLP parameters this optimiser reads (:meth:`from_estimator`), besides the common ones.
+    SETTINGS: ClassVar[tuple[str, ...]] = ()
+    #: Parameters every stochastic optimiser reads.
+    COMMON_SETTINGS: ClassVar[tuple[str, ...]] = ("learning_rate_init", "tol", "n_iter_no_change")
+
     def __init__(
         self,
         n_runs: int,
@@ -138,6 +144,22 @@ class StochasticOptimizer:
         self.samples_seen = np.zeros(self.n_runs, dtype=np.int64)
         self.best_loss = np.full(self.n_runs, np.inf)
         self.no_improvement_count = np.zeros(self.n_runs, dtype=np.int64)
+
+    @classmethod
+    def from_estimator(
+        cls, estimator: object, n_runs: int, n_params: int, *, dtype: torch.dtype
+    ) -> StochasticOptimizer:
+        """The optimiser a scikit-learn MLP with this solver creates, for ``n_runs`` runs.
+
+        Reads the estimator's :attr:`COMMON_SETTINGS` and the class's own :attr:`SETTINGS`
+        (under the names of the constructor's keywords, see :attr:`KEYWORDS`).
+        """
+        names = (*cls.COMMON_SETTINGS, *cls.SETTINGS)
+        settings = {cls.KEYWORDS.get(name, name): getattr(estimator, name) for name in names}
+        return cls(n_runs, n_params, dtype=dtype, **settings)
+
+    #: Constructor keywords whose scikit-learn parameter has another name.
+    KEYWORDS: ClassVar[Mapping[str, str]] = MappingProxyType({})
 
     def _state(self) -> torch.Tensor:
         return torch.zeros(self.n_runs, self.n_params, dtype=self.dtype)
@@ -224,6 +246,8 @@ class Adam(StochasticOptimizer):
     >>> params.round(decimals=6).tolist(), opt.t.tolist()
     ([[-0.1, 0.1]], [1])
     """
+
+    SETTINGS = ("beta_1", "beta_2", "epsilon")
 
     def __init__(
         self,
@@ -321,6 +345,9 @@ class SGD(StochasticOptimizer):
     (-0.19, -0.1)
     """
 
+    SETTINGS = ("learning_rate", "momentum", "nesterovs_momentum", "power_t")
+    KEYWORDS = MappingProxyType({"learning_rate": "lr_schedule", "nesterovs_momentum": "nesterov"})
+
     def __init__(
         self,
         n_runs: int,
@@ -381,8 +408,14 @@ class SGD(StochasticOptimizer):
         self.no_improvement_count[rows] = 0
 
 
+#: The stochastic optimisers by their scikit-learn ``solver`` name: adding one is a class and a line here.
+OPTIMIZERS: dict[str, type[StochasticOptimizer]] = {"adam": Adam, "sgd": SGD}
+#: The ``MLPRegressor`` solvers of this module.
+SOLVERS = tuple(OPTIMIZERS)
+
+
 def optimizer_for(estimator: object, n_runs: int, n_params: int, *, dtype: torch.dtype) -> StochasticOptimizer:
-    """The optimiser an ``MLPRegressor`` with ``solver="adam"`` or ``"sgd"`` creates, for ``n_runs`` runs.
+    """The optimiser a scikit-learn MLP with ``solver="adam"`` or ``"sgd"`` creates, for ``n_runs`` runs.
 
     Examples
     --------
@@ -391,27 +424,9 @@ def optimizer_for(estimator: object, n_runs: int, n_params: int, *, dtype: torch
     >>> type(opt).__name__, opt.lr_schedule, opt.learning_rate.tolist()
     ('SGD', 'invscaling', [0.001, 0.001, 0.001])
     """
-    common = {
-        "learning_rate_init": estimator.learning_rate_init,
-        "tol": estimator.tol,
-        "n_iter_no_change": estimator.n_iter_no_change,
-        "dtype": dtype,
-    }
-    if estimator.solver == "adam":
-        return Adam(
-            n_runs, n_params, beta_1=estimator.beta_1, beta_2=estimator.beta_2, epsilon=estimator.epsilon, **common
-        )
-    if estimator.solver == "sgd":
-        return SGD(
-            n_runs,
-            n_params,
-            lr_schedule=estimator.learning_rate,
-            momentum=estimator.momentum,
-            nesterov=estimator.nesterovs_momentum,
-            power_t=estimator.power_t,
-            **common,
-        )
-    raise invalid("solver", "optimizer_for", "'adam' or 'sgd'", estimator.solver)
+    if estimator.solver not in OPTIMIZERS:
+        raise invalid("solver", "optimizer_for", f"one of {', '.join(OPTIMIZERS)}", estimator.solver)
+    return OPTIMIZERS[estimator.solver].from_estimator(estimator, n_runs, n_params, dtype=dtype)
 
 
 def minibatch_size(batch_size: int | str, n_samples: int) -> int:
