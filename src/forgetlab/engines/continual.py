@@ -243,6 +243,52 @@ def _step(
     return loss.double().numpy()
 
 
+def _epoch_order(context: Context, shufflers: list[np.random.RandomState], epochs: list[Epoch]) -> np.ndarray:
+    """Every run's epoch samples (global indices), shuffled with the run's own RNG: (R, n)."""
+    return np.stack(
+        [
+            rng.permutation(np.concatenate([context.offsets[t] + idx for t, idx in epoch]))
+            for rng, epoch in zip(shufflers, epochs, strict=True)
+        ]
+    )
+
+
+def _train_pass(
+    context: Context,
+    strategy: Strategy,
+    state: object,
+    opt: sgd.StochasticOptimizer,
+    params: torch.Tensor,
+    order: np.ndarray,
+    batch_size: int | str,
+    newest: int,
+    diverged: np.ndarray,
+    frozen: torch.Tensor,
+) -> np.ndarray:
+    """One pass of minibatch steps over ``order``; returns each run's number of steps (R,).
+
+    A run whose parameters become non-finite is flagged in ``diverged`` (edited in place)
+    and frozen at its first non-finite parameters (kept in ``frozen``); ``params`` is
+    edited in place.
+    """
+    n_runs, n_samples = order.shape
+    size = sgd.minibatch_size(batch_size, n_samples)
+    pass_loss = np.zeros(n_runs)
+    n_steps = np.zeros(n_runs, dtype=np.int64)
+    for start in range(0, n_samples, size):
+        stop = min(start + size, n_samples)
+        n_steps[~diverged] += 1
+        pass_loss += _step(context, strategy, state, opt, params, order[:, start:stop], newest) * (stop - start)
+        bad = ~torch.isfinite(params).all(dim=1).numpy()
+        if (bad & ~diverged).any():
+            frozen[bad & ~diverged] = params[bad & ~diverged]
+            diverged |= bad
+        if diverged.any():
+            params[diverged] = frozen[diverged]
+    opt.end_pass(pass_loss / n_samples, n_samples)
+    return n_steps
+
+
 def train_continual(
     spec: MLPSpec,
     stream: Stream,
@@ -330,28 +376,10 @@ def train_continual(
     n_iter = np.zeros((n_runs, n_epochs), dtype=np.int64)
     predictions: list[np.ndarray] = []
     for e in range(n_epochs):
-        order = np.stack(
-            [
-                rng.permutation(np.concatenate([context.offsets[t] + idx for t, idx in plan[e]]))
-                for rng, plan in zip(shufflers, plans, strict=True)
-            ]
+        order = _epoch_order(context, shufflers, [plan[e] for plan in plans])
+        n_iter[:, e] = _train_pass(
+            context, strategy, state, opt, params, order, batch_size, int(newest[e]), diverged, frozen
         )
-        n_samples = order.shape[1]
-        size = sgd.minibatch_size(batch_size, n_samples)
-        pass_loss = np.zeros(n_runs)
-        for start in range(0, n_samples, size):
-            stop = min(start + size, n_samples)
-            n_iter[~diverged, e] += 1
-            pass_loss += _step(context, strategy, state, opt, params, order[:, start:stop], int(newest[e])) * (
-                stop - start
-            )
-            bad = ~torch.isfinite(params).all(dim=1).numpy()
-            if (bad & ~diverged).any():
-                frozen[bad & ~diverged] = params[bad & ~diverged]
-                diverged |= bad
-            if diverged.any():
-                params[diverged] = frozen[diverged]
-        opt.end_pass(pass_loss / n_samples, n_samples)
         if ended[e] is not None:
             strategy.end_phase(state, params, ended[e])
         epoch_scores, bad, predictions = _evaluate(context, params, int(newest[e]), test_x)
