@@ -18,6 +18,7 @@ PACKAGE = Path(__file__).parents[1] / "src" / "forgetlab"
 #: Each room's place in the data flow, from the bottom; a room imports only rooms of a lower rank.
 RANK = {
     "errors": 0,
+    "validation": 1,
     "_registry": 1,
     "tasks": 2,
     "schedules": 2,

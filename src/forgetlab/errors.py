@@ -20,7 +20,24 @@ class InvalidParameterError(ForgetlabError, ValueError):
     """A parameter, a config field or user data is not allowed.
 
     Also a :class:`ValueError`, so code that catches ``ValueError`` keeps working.
+
+    Attributes
+    ----------
+    parameter : str or None
+        The parameter the error is about, when known (:func:`invalid` records it).
+    owner : str or None
+        What the parameter belongs to, as in the message.
+    item : tuple of (str, int) or None
+        Which item of a list of settings was refused, e.g. ``("schedules", 1)``: set by
+        the code that validates the list (:class:`~forgetlab.experiment.Experiment`), so
+        that a config can name the table the item came from.
     """
+
+    def __init__(self, message: str, *, parameter: str | None = None, owner: str | None = None) -> None:
+        super().__init__(message)
+        self.parameter = parameter
+        self.owner = owner
+        self.item: tuple[str, int] | None = None
 
 
 def invalid(name: str, owner: str | None, allowed: str, got: object) -> InvalidParameterError:
@@ -41,8 +58,12 @@ def invalid(name: str, owner: str | None, allowed: str, got: object) -> InvalidP
     --------
     >>> print(invalid("k", "Alternating", "an int in [1, 68]", 100))
     The 'k' parameter of Alternating must be an int in [1, 68]; got 100.
-    >>> print(invalid("seeds", None, "a non-empty list of ints", []))
+    >>> error = invalid("seeds", None, "a non-empty list of ints", [])
+    >>> print(error)
     The 'seeds' parameter must be a non-empty list of ints; got [].
+    >>> error.parameter
+    'seeds'
     """
     where = f" of {owner}" if owner else ""
-    return InvalidParameterError(f"The {name!r} parameter{where} must be {allowed}; got {got!r}.")
+    message = f"The {name!r} parameter{where} must be {allowed}; got {got!r}."
+    return InvalidParameterError(message, parameter=name, owner=owner)

@@ -30,7 +30,7 @@ from typing import ClassVar
 import numpy as np
 
 from forgetlab._registry import make_from_registry
-from forgetlab.errors import invalid
+from forgetlab.validation import Constraint, Interval, SequenceOf, check, validate
 
 __all__ = [
     "SCHEDULES",
@@ -68,24 +68,21 @@ def phases(plan: Sequence[Epoch]) -> np.ndarray:
     return np.concatenate([[0], np.cumsum(newest[1:] != newest[:-1])]).astype(np.int64)
 
 
-def _check_count(value: object, name: str, owner: str, low: int = 1, high: int | None = None) -> int:
-    """An int in [low, high], or an InvalidParameterError naming ``name``."""
-    ok = isinstance(value, (int, np.integer)) and not isinstance(value, bool)
-    if not ok or value < low or (high is not None and value > high):
-        bound = f"in [{low}, {high}]" if high is not None else f">= {low}"
-        raise invalid(name, owner, f"an int {bound}", value)
-    return int(value)
-
-
 @dataclass(frozen=True, kw_only=True)
 class Schedule:
-    """Base class: a named, validated training schedule."""
+    """Base class: a named, validated training schedule.
+
+    ``constraints`` declares what each setting accepts whatever the stream
+    (:mod:`forgetlab.validation`); :meth:`validate` checks them, after the bounds that
+    depend on the stream's tasks.
+    """
 
     name: ClassVar[str]
+    constraints: ClassVar[dict[str, Constraint]] = {}
 
     def validate(self, train_sizes: Sequence[int], task_names: Sequence[str] | None = None) -> None:
         """Raise InvalidParameterError if the schedule cannot run on tasks of these sizes."""
-        raise NotImplementedError
+        validate(type(self).__name__, self.constraints, self.__dict__)
 
     def n_epochs_for(self, n_tasks: int) -> int:
         """How many epochs (training calls, each followed by scoring) the plan has."""
@@ -121,17 +118,15 @@ class Sequential(Schedule):
     """
 
     name: ClassVar[str] = "sequential"
+    constraints: ClassVar[dict[str, Constraint]] = {
+        "epochs_per_task": SequenceOf(Interval(int, 1, None), kind="tuple", non_empty=True),
+    }
     epochs_per_task: tuple[int, ...] = (1, 9)
 
     def validate(self, train_sizes: Sequence[int], task_names: Sequence[str] | None = None) -> None:
-        counts = self.epochs_per_task
-        if (
-            not isinstance(counts, tuple)
-            or len(counts) != len(train_sizes)
-            or not all(isinstance(c, (int, np.integer)) and not isinstance(c, bool) and c >= 1 for c in counts)
-        ):
-            allowed = f"a tuple of {len(train_sizes)} ints >= 1 (one per task)"
-            raise invalid("epochs_per_task", "Sequential", allowed, counts)
+        one_per_task = SequenceOf(Interval(int, 1, None), kind="tuple", length=len(train_sizes), note="(one per task)")
+        check(self.epochs_per_task, "epochs_per_task", "Sequential", one_per_task)
+        super().validate(train_sizes, task_names)
 
     def n_epochs_for(self, n_tasks: int) -> int:
         return int(sum(self.epochs_per_task))
@@ -141,9 +136,10 @@ class Sequential(Schedule):
 
 
 def _check_k(k: int, owner: str, train_sizes: Sequence[int], task_names: Sequence[str] | None) -> None:
+    """K in [1, the smallest training set], the message naming that task."""
     smallest = int(np.argmin(train_sizes))
     which = f"the training set of {task_names[smallest]!r}" if task_names else f"task {smallest}'s training set"
-    _check_count(k, "k", f"{owner} (at most {which})", 1, int(train_sizes[smallest]))
+    check(k, "k", f"{owner} (at most {which})", Interval(int, 1, int(train_sizes[smallest])))
 
 
 def _draw(train_sizes: Sequence[int], k: int, rng: np.random.RandomState) -> list[np.ndarray]:
@@ -155,12 +151,13 @@ def _draw(train_sizes: Sequence[int], k: int, rng: np.random.RandomState) -> lis
 class _Sampling(Schedule):
     """Base of the schedules that draw K fresh samples per task, for ``n_epochs`` epochs."""
 
+    constraints: ClassVar[dict[str, Constraint]] = {"k": Interval(int, 1, None), "n_epochs": Interval(int, 1, None)}
     k: int = 30
     n_epochs: int = 50
 
     def validate(self, train_sizes: Sequence[int], task_names: Sequence[str] | None = None) -> None:
         _check_k(self.k, type(self).__name__, train_sizes, task_names)
-        _check_count(self.n_epochs, "n_epochs", type(self).__name__)
+        super().validate(train_sizes, task_names)
 
     def n_epochs_for(self, n_tasks: int) -> int:
         return self.n_epochs
