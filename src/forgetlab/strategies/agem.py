@@ -9,8 +9,9 @@ import numpy as np
 import torch
 
 from forgetlab.numerics.mlp import loss_and_grad
-from forgetlab.strategies.base import Context, Minibatch, Phase, Strategy, check_memory, check_number, run_rng
+from forgetlab.strategies.base import Context, Minibatch, Phase, Strategy, check_memory, run_rng
 from forgetlab.tasks import Stream
+from forgetlab.validation import Constraint, Interval
 
 __all__ = ["AGEM", "AGEMState", "equal_shares", "project_gradient"]
 
@@ -145,12 +146,12 @@ class AGEM(Strategy):
     """
 
     name: ClassVar[str] = "agem"
+    constraints: ClassVar[dict[str, Constraint]] = {
+        "memory_size": Interval(int, 1, None),
+        "sample_size": Interval(int, 1, None),
+    }
     memory_size: int = 200
     sample_size: int = 128
-
-    def __post_init__(self) -> None:
-        check_number(self.memory_size, "memory_size", "AGEM", low=1, integer=True)
-        check_number(self.sample_size, "sample_size", "AGEM", low=1, integer=True)
 
     def validate(self, stream: Stream) -> None:
         check_memory(self.memory_size, "memory_size", "AGEM", stream)

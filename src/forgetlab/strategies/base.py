@@ -47,12 +47,16 @@ from typing import Any, ClassVar
 import numpy as np
 import torch
 
-from forgetlab.errors import invalid
 from forgetlab.numerics.mlp import MLPSpec
 from forgetlab.schedules import Epoch
 from forgetlab.tasks import Stream
+from forgetlab.validation import Constraint, Interval, Options, Satisfies, check, validate
 
-__all__ = ["Context", "Minibatch", "Phase", "Strategy", "check_choice", "check_number", "run_rng"]
+__all__ = ["POSITIVE", "Context", "Minibatch", "Phase", "Strategy", "check_choice", "check_number", "run_rng"]
+
+#: A number > 0 that is not subnormal: >= the smallest normal float64, as the settings
+#: that divide by it (a temperature, SI's damping) have always required.
+POSITIVE = Interval(float, np.finfo(float).tiny, None)
 
 
 def run_rng(seed: int, purpose: int) -> np.random.RandomState:
@@ -77,26 +81,23 @@ def run_rng(seed: int, purpose: int) -> np.random.RandomState:
 def check_number(
     value: object, name: str, owner: str, *, low: float, high: float | None = None, integer: bool = False
 ) -> None:
-    """Raise InvalidParameterError unless ``value`` is a number (an int if ``integer``) in [low, high]."""
-    types = (int, np.integer) if integer else (int, float, np.integer, np.floating)
-    ok = isinstance(value, types) and not isinstance(value, bool) and np.isfinite(value)
-    if not ok or value < low or (high is not None and value > high):
-        kind = "an int" if integer else "a number"
-        bound = f"in [{low}, {high}]" if high is not None else f">= {low}"
-        raise invalid(name, owner, f"{kind} {bound}", value)
+    """Raise InvalidParameterError unless ``value`` is a finite number (an int if ``integer``) in [low, high].
+
+    For keyword arguments of functions (the continual trainer's); a strategy's settings
+    declare :attr:`Strategy.constraints` instead.
+    """
+    check(value, name, owner, Interval(int if integer else float, low, high))
 
 
 def check_choice(value: object, name: str, owner: str, choices: Sequence[str]) -> None:
-    """Raise InvalidParameterError unless ``value`` is one of ``choices``."""
-    if value not in choices:
-        raise invalid(name, owner, f"one of {', '.join(choices)}", value)
+    """Raise InvalidParameterError unless ``value`` is one of ``choices`` (as :func:`check_number`)."""
+    check(value, name, owner, Options(*choices))
 
 
 def check_memory(size: int, name: str, owner: str, stream: Stream) -> None:
     """Raise InvalidParameterError unless a memory of ``size`` samples fits in the stream's training data."""
     total = sum(stream.train_sizes)
-    if size > total:
-        raise invalid(name, owner, f"at most the stream's {total} training samples", size)
+    check(size, name, owner, Satisfies(lambda value: value <= total, f"at most the stream's {total} training samples"))
 
 
 @dataclass(frozen=True, eq=False)
@@ -269,12 +270,19 @@ class Strategy:
 
     The hooks and the order of their calls are described in the module docstring of
     :mod:`forgetlab.strategies.base`. Per-run arguments have a leading axis of R runs.
+
+    ``constraints`` declares what each setting accepts (:mod:`forgetlab.validation`),
+    checked when the strategy is built; :meth:`validate` checks what depends on the stream.
     """
 
     name: ClassVar[str]
+    constraints: ClassVar[dict[str, Constraint]] = {}
+
+    def __post_init__(self) -> None:
+        validate(type(self).__name__, self.constraints, self.__dict__)
 
     def validate(self, stream: Stream) -> None:
-        """Raise InvalidParameterError if the strategy cannot run on ``stream``."""
+        """Raise InvalidParameterError if the strategy cannot run on ``stream`` (default: it can)."""
 
     def to_dict(self) -> dict:
         """Plain settings with the strategy's name, e.g. for a manifest."""

@@ -9,7 +9,8 @@ import numpy as np
 import torch
 
 from forgetlab.numerics.mlp import forward, log_softmax, squared_sample_gradients
-from forgetlab.strategies.base import Context, Phase, Strategy, check_choice, check_number
+from forgetlab.strategies.base import Context, Phase, Strategy
+from forgetlab.validation import Constraint, Interval, Options
 
 __all__ = ["EWC", "FISHERS", "EWCState", "OnlineEWC", "fisher_diagonal"]
 
@@ -100,12 +101,12 @@ class EWCState:
 class _Consolidation(Strategy):
     """The quadratic penalty shared by EWC and online EWC, around each stored anchor."""
 
+    constraints: ClassVar[dict[str, Constraint]] = {
+        "ewc_lambda": Interval(float, 0, None),
+        "fisher": Options(*FISHERS),
+    }
     ewc_lambda: float = 1e3
     fisher: str = "expected"
-
-    def __post_init__(self) -> None:
-        check_number(self.ewc_lambda, "ewc_lambda", type(self).__name__, low=0)
-        check_choice(self.fisher, "fisher", type(self).__name__, FISHERS)
 
     def start(self, context: Context) -> EWCState:
         return EWCState(context=context, fishers=[], anchors=[])
@@ -202,11 +203,8 @@ class OnlineEWC(_Consolidation):
     """
 
     name: ClassVar[str] = "online_ewc"
+    constraints: ClassVar[dict[str, Constraint]] = {**_Consolidation.constraints, "gamma": Interval(float, 0, 1)}
     gamma: float = 0.9
-
-    def __post_init__(self) -> None:
-        super().__post_init__()
-        check_number(self.gamma, "gamma", "OnlineEWC", low=0, high=1)
 
     def end_phase(self, state: EWCState, params: torch.Tensor, phase: Phase) -> None:
         fisher = self._fisher(state, params, phase)

@@ -5,11 +5,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import ClassVar
 
-import numpy as np
 import torch
 
 from forgetlab.numerics.mlp import forward, log_softmax, squared_error
-from forgetlab.strategies.base import Context, Minibatch, Phase, Strategy, check_number
+from forgetlab.strategies.base import POSITIVE, Context, Minibatch, Phase, Strategy
+from forgetlab.validation import Constraint, Interval
 
 __all__ = ["LwF", "LwFState", "distillation"]
 
@@ -148,12 +148,9 @@ class LwF(Strategy):
     """
 
     name: ClassVar[str] = "lwf"
+    constraints: ClassVar[dict[str, Constraint]] = {"temperature": POSITIVE, "alpha": Interval(float, 0, None)}
     temperature: float = 2.0
     alpha: float = 1.0
-
-    def __post_init__(self) -> None:
-        check_number(self.temperature, "temperature", "LwF", low=np.finfo(float).tiny)
-        check_number(self.alpha, "alpha", "LwF", low=0)
 
     def start(self, context: Context) -> LwFState:
         return LwFState(context=context, tasks=set())

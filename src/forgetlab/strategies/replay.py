@@ -8,9 +8,10 @@ from typing import ClassVar
 import numpy as np
 
 from forgetlab.errors import invalid
-from forgetlab.strategies.base import Context, Strategy, check_choice, check_memory, check_number, run_rng
+from forgetlab.strategies.base import Context, Strategy, check_memory, run_rng
 from forgetlab.strategies.buffers import BUFFERS, Buffer
 from forgetlab.tasks import Stream
+from forgetlab.validation import AnyOf, Constraint, Hidden, Interval, Options
 
 __all__ = ["Replay", "ReplayState"]
 
@@ -68,15 +69,14 @@ class Replay(Strategy):
     """
 
     name: ClassVar[str] = "replay"
+    constraints: ClassVar[dict[str, Constraint]] = {
+        "buffer_size": Interval(int, 1, None),
+        "buffer": Options(*BUFFERS),
+        "replay_batch_size": AnyOf(Hidden(None), Interval(int, 1, None)),
+    }
     buffer_size: int = 200
     buffer: str = "reservoir"
     replay_batch_size: int | None = None
-
-    def __post_init__(self) -> None:
-        check_number(self.buffer_size, "buffer_size", "Replay", low=1, integer=True)
-        check_choice(self.buffer, "buffer", "Replay", tuple(BUFFERS))
-        if self.replay_batch_size is not None:
-            check_number(self.replay_batch_size, "replay_batch_size", "Replay", low=1, integer=True)
 
     def validate(self, stream: Stream) -> None:
         check_memory(self.buffer_size, "buffer_size", "Replay", stream)

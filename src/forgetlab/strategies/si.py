@@ -5,10 +5,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import ClassVar
 
-import numpy as np
 import torch
 
-from forgetlab.strategies.base import Context, Phase, Strategy, check_number
+from forgetlab.strategies.base import POSITIVE, Context, Phase, Strategy
+from forgetlab.validation import Constraint, Interval
 
 __all__ = ["SI", "SIState"]
 
@@ -99,12 +99,9 @@ class SI(Strategy):
     """
 
     name: ClassVar[str] = "si"
+    constraints: ClassVar[dict[str, Constraint]] = {"c": Interval(float, 0, None), "xi": POSITIVE}
     c: float = 1.0
     xi: float = 1e-3
-
-    def __post_init__(self) -> None:
-        check_number(self.c, "c", "SI", low=0)
-        check_number(self.xi, "xi", "SI", low=np.finfo(float).tiny)
 
     def start(self, context: Context) -> SIState:
         shape = (context.n_runs, context.spec.n_params)
