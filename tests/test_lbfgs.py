@@ -17,7 +17,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from forgetlab.errors import InvalidParameterError
-from forgetlab.numerics import lbfgs
+from forgetlab.numerics import lbfgs_state, lbfgs_step, linesearch
 from forgetlab.numerics.lbfgs import DEFAULT_FTOL, LBFGSResult, Status, message, minimize
 
 F64 = torch.float64
@@ -367,7 +367,7 @@ def test_batch_equals_single_runs_bitwise_long_rows(dtype: torch.dtype) -> None:
 
 @pytest.mark.parametrize("dtype", [F64, torch.float32])
 def test_products_of_one_run_have_its_bits_in_a_batch(dtype: torch.dtype) -> None:
-    """Every matrix product of ``minimize`` (``lbfgs._bmm``) gives a run the same bits alone and in a batch.
+    """Every matrix product of ``minimize`` (``lbfgs_state._bmm``) gives a run the same bits alone and in a batch.
 
     PyTorch computes a batch of one as a plain matrix product, which MKL 2024.2 on an AVX-512
     Xeon splits between 2 threads for inner products of long rows: measured, ``torch.bmm`` of
@@ -379,7 +379,7 @@ def test_products_of_one_run_have_its_bits_in_a_batch(dtype: torch.dtype) -> Non
     and 2 threads.
     """
     threads = torch.get_num_threads()
-    block = lbfgs._aligned_zeros((3, 24, 40_000), dtype, torch.device("cpu"))
+    block = lbfgs_state._aligned_zeros((3, 24, 40_000), dtype, torch.device("cpu"))
     block.copy_(torch.randn(3, 24, 40_000, generator=torch.Generator().manual_seed(0), dtype=F64))
     coef = torch.randn(3, 1, 21, generator=torch.Generator().manual_seed(1), dtype=F64).to(dtype)
     products = [
@@ -394,11 +394,11 @@ def test_products_of_one_run_have_its_bits_in_a_batch(dtype: torch.dtype) -> Non
         for n_threads in (1, 2):
             torch.set_num_threads(n_threads)
             for a, b in products:
-                batch = lbfgs._bmm(a, b)
+                batch = lbfgs_state._bmm(a, b)
                 for r in range(3):
-                    assert torch.equal(lbfgs._bmm(a[r : r + 1], b[r : r + 1]), batch[r : r + 1])
+                    assert torch.equal(lbfgs_state._bmm(a[r : r + 1], b[r : r + 1]), batch[r : r + 1])
                     out = torch.empty_like(batch[r : r + 1])
-                    lbfgs._bmm(a[r : r + 1], b[r : r + 1], out=out)
+                    lbfgs_state._bmm(a[r : r + 1], b[r : r + 1], out=out)
                     assert torch.equal(out, batch[r : r + 1])
     finally:
         torch.set_num_threads(threads)
@@ -411,26 +411,55 @@ def test_code_paths_give_identical_bits(monkeypatch: pytest.MonkeyPatch, dtype: 
     Run-by-run or vectorised scalar logic (line search, two-loop recursion, recorded products),
     rows handled as views of ranges of slots or by index_select / index_copy_, pairs stored by
     groups or by index_copy_, the history read in blocks of one run, and the memoisation test
-    without sampling.
+    without sampling. Each threshold is patched in the module that reads it.
     """
     fun, x0 = mixture(40, 150, seed=11, dtype=dtype)
     reference = minimize(fun, x0, max_iter=60)
     assert len(set(reference.n_fun.tolist())) > 1
     configurations = [
-        {"_FEW_SEARCHES": 10**6, "_FEW_TWO_LOOPS": 10**6},
-        {"_FEW_SEARCHES": 0, "_FEW_TWO_LOOPS": 0},
-        {"_MAX_SPANS": 0, "_MAX_GROUPS": 0},
-        {"_MAX_SPANS": 10**6, "_MAX_GROUPS": 10**6},
-        {"_CACHE_BYTES": 1},
-        {"_SAMPLE": 10**6},
+        {(linesearch, "_FEW_SEARCHES"): 10**6, (lbfgs_step, "_FEW_TWO_LOOPS"): 10**6},
+        {(linesearch, "_FEW_SEARCHES"): 0, (lbfgs_step, "_FEW_TWO_LOOPS"): 0},
+        {(lbfgs_state, "_MAX_SPANS"): 0, (lbfgs_step, "_MAX_GROUPS"): 0},
+        {(lbfgs_state, "_MAX_SPANS"): 10**6, (lbfgs_step, "_MAX_GROUPS"): 10**6},
+        {(lbfgs_state, "_CACHE_BYTES"): 1},
+        {(lbfgs_state, "_SAMPLE"): 10**6},
     ]
     for configuration in configurations:
         with monkeypatch.context() as patch:
-            for name, value in configuration.items():
-                patch.setattr(lbfgs, name, value)
+            for (module, name), value in configuration.items():
+                patch.setattr(module, name, value)
             other = minimize(fun, x0, max_iter=60)
         for name, a, b in zip(LBFGSResult._fields, reference, other, strict=True):
             assert torch.equal(a, b), (configuration, name)
+
+
+def test_vectorised_dcstep_equals_its_scalar_twin() -> None:
+    """``linesearch._dcstep`` (its four cases computed for every run) gives ``_dcstep_one``'s bits run by run.
+
+    Random states cover the four cases of Moré and Thuente, bracketed or not, including steps
+    outside [stpmin, stpmax] and zero or equal derivatives (where both give the same NaN or inf).
+    """
+    rng = np.random.default_rng(0)
+    n = 4000
+    stx, sty, stp = rng.normal(size=(3, n)) * 10.0 ** rng.integers(-3, 4, size=(3, n))
+    fx, fy, fp = rng.normal(size=(3, n))
+    dx, dy, dp = rng.normal(size=(3, n))
+    dx[::97], dp[::89], dp[::83] = 0.0, 0.0, dx[::83]
+    brackt = rng.random(n) < 0.5
+    stpmin, stpmax = np.zeros(n), np.full(n, 1e10)
+    with np.errstate(all="ignore"):
+        batch = linesearch._dcstep(stx, fx, dx, sty, fy, dy, stp, fp, dp, brackt, stpmin, stpmax)
+        singles = [
+            linesearch._dcstep_one(*(v[r] for v in (stx, fx, dx, sty, fy, dy, stp, fp, dp)), bool(brackt[r]), 0.0, 1e10)
+            for r in range(n)
+        ]
+    cases = {(fp[r] > fx[r], dp[r] * np.sign(dx[r]) < 0, abs(dp[r]) < abs(dx[r]), bool(brackt[r])) for r in range(n)}
+    assert len(cases) >= 12  # every case, bracketed and not
+    for k, column in enumerate(batch):
+        expected = np.array([single[k] for single in singles], dtype=column.dtype)
+        if column.dtype.kind == "f":  # bit for bit (tells -0.0 from 0.0; NaNs alike)
+            column, expected = column.view(np.uint64), expected.view(np.uint64)
+        assert np.array_equal(column, expected), k
 
 
 def test_finished_runs_are_not_evaluated() -> None:
