@@ -30,6 +30,7 @@ __all__ = ["AUTO", "ENGINES", "engine_choices", "get_engine", "resolve_engine"]
 ENGINES: dict[str, str | Engine] = {
     "torch": "forgetlab.engines.torch",
     "sklearn": "forgetlab.engines.sklearn",
+    "compiled": "forgetlab.engines.compiled",
 }
 
 #: The engine name that asks the registry.
@@ -42,7 +43,7 @@ def engine_choices() -> tuple[str, ...]:
     Examples
     --------
     >>> engine_choices()
-    ('auto', 'sklearn', 'torch')
+    ('auto', 'compiled', 'sklearn', 'torch')
     """
     return (AUTO, *sorted(ENGINES))
 
