@@ -12,6 +12,10 @@ Measures, in this order and in this one process:
 3. many seeds (64 in full mode) with every core: the scikit-learn engine at its best (one
    BLAS thread per process, one process per core) and the torch engine (one process per
    core, each training a batch of its share of every schedule's seeds);
+4. the compiled engine in float32 and float64: one seed in this process, and many seeds in
+   one process per core (its kernels compiled or loaded from numba's cache first, timed
+   apart), with its ratios to scikit-learn and the milliseconds per L-BFGS iteration of each
+   engine's one-seed run;
 
 every engine through the path a sweep takes (:func:`forgetlab.sweep.plan`, the local
 executor, each engine's ``train``), keeping the engines' own iteration and evaluation
@@ -39,6 +43,7 @@ from threadpoolctl import threadpool_info
 from forgetlab.api import tutorial_experiment
 from forgetlab.executors import executor
 from forgetlab.experiment import Experiment, train_schedule
+from forgetlab.numerics import compiled_mlp
 from forgetlab.numerics.spec import MLPSpec
 from forgetlab.results import RunResult
 from forgetlab.sweep import Batch, Sweep, plan
@@ -121,8 +126,8 @@ def main() -> None:
         else {"sequential_epochs": (1, 9), "alternating_epochs": 100, "interspersed_epochs": 50}
     )
 
-    def experiment(seeds: range, engine: str, threads: int = 1) -> Experiment:
-        return tutorial_experiment(seeds=seeds, engine=engine, threads=threads, **epochs)
+    def experiment(seeds: range, engine: str, threads: int = 1, dtype: str = "float32") -> Experiment:
+        return tutorial_experiment(seeds=seeds, engine=engine, threads=threads, dtype=dtype, **epochs)
 
     peak = matmul_peak(1024 if args.quick else 2048)
     blas = max((i["num_threads"] for i in threadpool_info() if i["user_api"] == "blas"), default=1)
@@ -139,6 +144,16 @@ def main() -> None:
     )
     torch_many = time_engine(f"torch, {many} seeds, {cores} processes", experiment(range(many), "torch"), jobs=cores)
     timings += [torch_one, sklearn_many, torch_many]
+    compiled_one, compiled_many = {}, {}
+    for dtype in ("float32", "float64"):
+        start = time.perf_counter()
+        compiled_mlp.compile_kernels((dtype,))
+        print(f"compiled engine, {dtype}: kernels ready in {time.perf_counter() - start:.1f} s (compile or cache load)")
+        one = experiment(range(42, 43), "compiled", dtype=dtype)
+        compiled_one[dtype] = time_engine(f"compiled {dtype}, 1 seed, 1 process", one, jobs=1)
+        many_seeds = experiment(range(many), "compiled", dtype=dtype)
+        compiled_many[dtype] = time_engine(f"compiled {dtype}, {many} seeds, {cores} processes", many_seeds, jobs=cores)
+    timings += [*compiled_one.values(), *compiled_many.values()]
 
     header = f"{'':<34} {'seeds':>5} {'seconds':>9} {'s/seed':>8} {'runs/s':>7} {'L-BFGS its':>10}"
     print(f"{header} {'GFLOP/s':>8}  {'peak':>5}")
@@ -148,6 +163,15 @@ def main() -> None:
     print(f"1 seed: torch is {speed:.2f}x the speed of scikit-learn with one BLAS thread")
     ratio = (torch_many.runs / torch_many.seconds) / (sklearn_many.runs / sklearn_many.seconds)
     print(f"{many} seeds: torch throughput is {ratio:.2f}x scikit-learn's at its best")
+    sklearn_rate = sklearn_many.runs / sklearn_many.seconds
+    for dtype in ("float32", "float64"):
+        one, many_ = compiled_one[dtype], compiled_many[dtype]
+        print(
+            f"compiled {dtype}: 1 seed {sklearn_one.seconds / one.seconds:.2f}x scikit-learn with one BLAS thread; "
+            f"{many} seeds {(many_.runs / many_.seconds) / sklearn_rate:.2f}x scikit-learn's throughput at its best"
+        )
+    for timing in (sklearn_one, torch_one, *compiled_one.values()):
+        print(f"{timing.label}: {1e3 * timing.seconds / timing.iterations:.3f} ms per L-BFGS iteration (whole run)")
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(f"peak RSS of this process: {rss:.0f} MB (worker processes not included)")
     seeds = 100 if args.quick else 1000
