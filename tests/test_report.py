@@ -5,20 +5,32 @@ import hashlib
 import html
 import json
 import re
+import shutil
 from html.parser import HTMLParser
 
 import numpy as np
+import pandas as pd
 import plotly.graph_objects as go
 import pytest
+from matplotlib.figure import Figure
 from plotly.offline import get_plotlyjs
 from sklearn.neural_network import MLPClassifier, MLPRegressor
 
-from forgetlab import ForgetlabError, load
+import forgetlab.report.static
+from forgetlab import ForgetlabError, load, run_experiment
 from forgetlab.api import run_sweep
 from forgetlab.cli import main
 from forgetlab.experiment import Experiment
-from forgetlab.report import REPORT, phase_ends, symlog, write_figures, write_report
-from forgetlab.schedules import Interspersed, Sequential
+from forgetlab.report import REPORT, symlog, write_figures, write_report
+from forgetlab.report.phases import (
+    NO_PHASE_COLUMN,
+    Switch,
+    matrix_epochs,
+    no_matrix_reason,
+    shared_phases,
+    switches,
+)
+from forgetlab.schedules import Alternating, Interspersed, Sequential
 from forgetlab.strategies import Cumulative, Naive
 from forgetlab.sweep import Sweep
 from forgetlab.tasks import from_arrays, seasons, split_digits
@@ -221,7 +233,7 @@ def test_score_matrices_only_for_panels_with_one_phase_per_task(regression):
     text = heatmaps[0]["data"][0]["text"]
     assert text == [[f"{v:.3f}" for v in row] for row in expected]
     note = path.read_text(encoding="utf-8").split('<ul id="no-score-matrix">')[1].split("</ul>")[0]
-    assert "interspersed / naive" in note and "every epoch trains on autumn+summer" in note
+    assert "interspersed / naive" in note and "its epochs form 1 phase" in note
 
 
 def test_tables_hold_the_final_scores_comparisons_and_provenance(regression):
@@ -304,10 +316,111 @@ def test_names_from_the_data_are_text_never_markup(hostile):
     assert not [tag for tag, _ in page.tags if tag in ("img", "b")]
 
 
-def test_a_task_name_with_a_plus_still_has_phases():
-    assert phase_ends(["a+b", "a+b", "a+b+c"], ["a+b", "c"]) == [1, 2]
-    assert phase_ends(["c+a+b"], ["a+b", "c"]) is None
-    assert phase_ends(["a", "b", "a"], ["a", "b"]) is None
+def _hand_made(phases_by_run: dict[int, list[int]], trained: list[str] | None = None) -> pd.DataFrame:
+    """Results rows of two tasks, one run per key, recording epochs 1, 2, ... in the given phases."""
+    rows = []
+    for run, run_phases in phases_by_run.items():
+        for epoch, phase in enumerate(run_phases, start=1):
+            label = trained[epoch - 1] if trained else "?"
+            for task in ("a", "b"):
+                rows.append({"run": run, "epoch": epoch, "samples_seen": 10 * epoch, "trained": label})
+                rows[-1] |= {"phase": phase, "task": task, "value": 0.5}
+    return pd.DataFrame(rows)
+
+
+def test_phases_come_from_the_phase_column_never_from_the_trained_labels():
+    sequential = _hand_made({0: [0, 0, 1, 1], 1: [0, 0, 1, 1]})
+    assert shared_phases(sequential).to_dict() == {1: 0, 2: 0, 3: 1, 4: 1}
+    assert matrix_epochs(sequential, 2) == [2, 4], "R[i, :] at the last recorded epoch of phase i"
+    alternating = _hand_made({0: [0, 1, 1, 1], 1: [0, 1, 1, 1]}, trained=["a", "b", "a", "b"])
+    assert matrix_epochs(alternating, 2) == [1, 4], "the first task's first epoch; everything after b arrives"
+    first_run = alternating[(alternating["run"] == 0) & (alternating["task"] == "a")]
+    assert switches(first_run) == [Switch(1, 10.0, "b")], "one mark, where b arrives"
+    interspersed = _hand_made({0: [0, 0, 0]}, trained=["b+a"] * 3)
+    assert matrix_epochs(interspersed, 2) is None and switches(interspersed.query("task == 'a'")) == []
+    assert no_matrix_reason(interspersed, 2).startswith("its epochs form 1 phase")
+    different = _hand_made({0: [0, 0, 1, 1], 1: [0, 1, 1, 1]})
+    assert shared_phases(different) is None and matrix_epochs(different, 2) is None
+    assert no_matrix_reason(different, 2) == "its runs differ in the epochs they record or in their phases"
+    shorter = _hand_made({0: [0, 0, 1, 1], 1: [0, 0, 1]})
+    assert matrix_epochs(shorter, 2) is None, "runs that record different epochs"
+    three_phases = _hand_made({0: [0, 1, 2]})
+    assert matrix_epochs(three_phases, 2) is None
+    assert no_matrix_reason(three_phases, 2) == "its epochs form 3 phases, not one per task (2 tasks)"
+
+
+@pytest.fixture(scope="module")
+def alternating(tmp_path_factory):
+    out = tmp_path_factory.mktemp("alternating")
+    experiment = Experiment(
+        stream=seasons(),
+        estimator=_regressor(),
+        schedules=[Alternating(k=5, n_epochs=4)],
+        seeds=[0, 1],
+        engine="sklearn",
+    )
+    _run(experiment, out)
+    return out, write_report(out)
+
+
+def test_an_alternating_schedule_has_two_phases_a_score_matrix_and_one_switch_line(alternating):
+    """As the results table's stream metrics treat it: summer's first epoch, then everything after autumn arrives."""
+    out, path = alternating
+    scores = load(out)
+    assert scores.query("run == 0 and task == 'summer'")["phase"].tolist() == [0, 1, 1, 1]
+    drawn = figures(path)
+    (curves,) = [f for f in drawn if f["layout"].get("updatemenus")]
+    assert [s["x0"] for s in curves["layout"]["shapes"]] == [1], "one dashed line: autumn arrives after epoch 1"
+    assert [s["label"]["text"] for s in curves["layout"]["shapes"]] == ["→ autumn"]
+    (heatmap,) = [f for f in drawn if f["data"][0]["type"] == "heatmap"]
+    assert title(heatmap) == "<b>alternating / naive</b> (mean of 2 seeds)"
+    mean = scores.groupby(["epoch", "task"])["value"].mean()
+    expected = [[mean[(epoch, task)] for task in ("summer", "autumn")] for epoch in (1, 4)]
+    assert heatmap["data"][0]["text"] == [[f"{v:.3f}" for v in row] for row in expected]
+    text = path.read_text(encoding="utf-8")
+    assert "no-score-matrix" not in text
+    assert "alternating training too, whose phases are the first epoch of each task but the last" in text
+
+
+def _rewrite_parts(source, target, change) -> None:
+    """A copy of an output directory whose results parts went through ``change`` (a DataFrame -> DataFrame)."""
+    shutil.copytree(source, target, ignore=shutil.ignore_patterns(".lock", REPORT))
+    for part in (target / "parts").glob("results-*.parquet"):
+        change(pd.read_parquet(part)).to_parquet(part)
+
+
+def test_a_table_without_the_phase_column_gets_no_matrices_no_switch_lines_and_one_line_saying_why(
+    regression, tmp_path
+):
+    source, _ = regression
+    out = tmp_path / "old"
+    _rewrite_parts(source, out, lambda table: table.drop(columns="phase"))
+    assert "phase" not in load(out).columns
+    path = write_report(out)
+    text = path.read_text(encoding="utf-8")
+    assert text.count(html.escape(NO_PHASE_COLUMN)) == 1
+    drawn = figures(path)
+    assert not [f for f in drawn if f["data"][0]["type"] == "heatmap"]
+    curves = [f for f in drawn if f["layout"].get("updatemenus")]
+    assert len(curves) == 2 and all(f["layout"]["shapes"] == [] for f in curves)
+    assert all(b["args"][1]["shapes"] == [] for f in curves for b in f["layout"]["updatemenus"][0]["buttons"])
+    assert 'id="matrices"' not in text and "dashed lines" not in text
+    assert "final-scores" in parse(path).tables, "the rest of the report stays"
+
+
+def test_the_trained_labels_are_shown_never_parsed(regression, tmp_path):
+    source, original = regression
+    out = tmp_path / "relabelled"
+    _rewrite_parts(source, out, lambda table: table.assign(trained="<i>anything</i>"))
+    before, after = figures(original), figures(write_report(out))
+    heatmaps = [[f["data"][0]["text"] for f in drawn if f["data"][0]["type"] == "heatmap"] for drawn in (before, after)]
+    assert heatmaps[0] == heatmaps[1] and len(heatmaps[0]) == 1
+    lines = [
+        [[s["x0"] for s in f["layout"]["shapes"]] for f in drawn if f["layout"].get("updatemenus")]
+        for drawn in (before, after)
+    ]
+    assert lines[0] == lines[1] == [[2], []]
+    assert [s["label"]["text"] for s in after[0]["layout"]["shapes"]] == ["→ &lt;i&gt;anything&lt;/i&gt;"]
 
 
 def test_write_report_refuses_a_directory_without_results(tmp_path):
@@ -420,3 +533,90 @@ def test_forgetlab_tutorial_writes_the_report_and_the_formats_asked_for(tmp_path
         "figures: " + ", ".join(map(str, figures_written)),
     ]
     assert (out / REPORT).stat().st_size < 10 * 2**20
+
+
+ONE_VARIANT = """
+seeds = [0]
+engine = "sklearn"
+[stream]
+kind = "seasons"
+[model]
+class = "MLPRegressor"
+hidden_layer_sizes = [8]
+[optimizer]
+name = "lbfgs"
+max_iter = 50
+[[schedules]]
+name = "sequential"
+epochs_per_task = [1, 1]
+"""
+
+
+@pytest.fixture
+def figure_writes(monkeypatch):
+    """Every static figure written: the file names through the one writer, and matplotlib's savefig calls."""
+    writes = {"files": [], "savefig": 0}
+    write_file, savefig = forgetlab.report.static.write_file, Figure.savefig
+
+    def counted_write_file(path, write):
+        writes["files"].append(path.name)
+        write_file(path, write)
+
+    def counted_savefig(self, *args, **kwargs):
+        writes["savefig"] += 1
+        return savefig(self, *args, **kwargs)
+
+    monkeypatch.setattr(forgetlab.report.static, "write_file", counted_write_file)
+    monkeypatch.setattr(Figure, "savefig", counted_savefig)
+    return writes
+
+
+def _tutorial_command(out) -> None:
+    argv = ["tutorial", "--schedules", "sequential", "--sequential-epochs", "1,1", "--seeds", "1", "--engine"]
+    assert main([*argv, "sklearn", "--out", str(out), "--no-progress", "--jobs", "1", "--format", "png,svg"]) == 0
+
+
+def _run_command(out) -> None:
+    config = out.parent / "one.toml"
+    config.write_text(ONE_VARIANT)
+    assert main(["run", str(config), "--out", str(out), "--no-progress", "--jobs", "1", "--format", "pdf"]) == 0
+
+
+def _run_experiment(out) -> None:
+    experiment = Experiment(
+        stream=seasons(),
+        estimator=_regressor(),
+        schedules=[Sequential(epochs_per_task=(1, 1))],
+        seeds=[0],
+        engine="sklearn",
+    )
+    run_experiment(experiment, out=out, progress=False, n_jobs=1)
+
+
+@pytest.mark.parametrize(
+    ("command", "expected"),
+    [
+        (_tutorial_command, ["scores.png", "predictions.png", "scores.svg", "predictions.svg"]),
+        (_run_command, ["scores.png", "predictions.png", "scores.pdf", "predictions.pdf"]),
+        (_run_experiment, ["scores.png", "predictions.png"]),
+    ],
+    ids=["forgetlab tutorial", "forgetlab run", "run_experiment"],
+)
+def test_each_command_writes_each_static_figure_once(command, expected, figure_writes, tmp_path, capsys):
+    out = tmp_path / "out"
+    command(out)
+    assert figure_writes["files"] == expected, "each file once, PNG always, then the formats asked for"
+    assert figure_writes["savefig"] == len(expected), "no other writer draws them again"
+    assert all((out / name).stat().st_size > 0 for name in expected)
+    if command is not _run_experiment:
+        assert capsys.readouterr().out.splitlines()[-1] == "figures: " + ", ".join(str(out / n) for n in expected)
+
+
+def test_forgetlab_report_writes_the_static_figures_once_and_only_with_format(regression, figure_writes, capsys):
+    out, _ = regression
+    assert main(["report", str(out)]) == 0
+    assert figure_writes == {"files": [], "savefig": 0}
+    assert main(["report", str(out), "--format", "png,svg"]) == 0
+    expected = ["scores.png", "predictions.png", "scores.svg", "predictions.svg"]
+    assert figure_writes == {"files": expected, "savefig": 4}
+    assert capsys.readouterr().out.splitlines()[-1] == "figures: " + ", ".join(str(out / n) for n in expected)

@@ -145,7 +145,8 @@ def test_the_tutorial_report_draws_every_figure_offline_without_errors(browser, 
         ["naive", "autumn", "sequential", "interspersed"],
     ]
     assert page.locator("#no-score-matrix li").all_text_contents() == [
-        "interspersed / naive: every epoch trains on autumn+summer: one block of epochs for 2 tasks."
+        "interspersed / naive: its epochs form 1 phase (no new task arrives after the first epoch), not one per "
+        "task (2 tasks)."
     ]
 
     # the buttons: x in samples seen (the switch line follows), y on a linear axis clipped to [-1, 1]

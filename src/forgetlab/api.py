@@ -15,17 +15,14 @@ from tqdm.auto import tqdm
 
 from forgetlab.engines.sklearn import tutorial_model
 from forgetlab.experiment import Experiment, Results
-from forgetlab.plots import plot_predictions, plot_scores
+from forgetlab.report import check_formats, write_figures
 from forgetlab.results import PREDICTION_COLUMNS, RESULT_COLUMNS
 from forgetlab.schedules import SCHEDULES, Schedule, make_schedule
-from forgetlab.store import finished_runs, load, lock_output, prepare_output, write_atomic, write_manifest, write_part
+from forgetlab.store import finished_runs, load, lock_output, prepare_output, write_manifest, write_part
 from forgetlab.sweep import DEFAULT_MEMORY_BUDGET, Sweep, plan, run_batches
 from forgetlab.tasks import seasons as make_seasons
 
-__all__ = ["FIGURES", "run_experiment", "run_sweep", "tutorial", "tutorial_experiment"]
-
-#: Figures written into every output directory.
-FIGURES = {"scores": "scores.png", "predictions": "predictions.png"}
+__all__ = ["run_experiment", "run_sweep", "tutorial", "tutorial_experiment"]
 
 
 def tutorial_experiment(
@@ -109,6 +106,7 @@ def run_sweep(
     scheduler: str | None = None,
     memory_budget: int = DEFAULT_MEMORY_BUDGET,
     progress: bool = True,
+    figures: str | Sequence[str] = ("png",),
 ) -> Results:
     """Run every run of a sweep; with ``out``, write each batch's tables there as it finishes.
 
@@ -117,7 +115,8 @@ def run_sweep(
     one that holds results of this sweep is completed only with ``resume`` (which trains
     just the missing runs: a run's numbers do not depend on the batch it trains in, so
     the completed table equals an uninterrupted run's). While it runs the directory is
-    locked against a second writer. Figures are drawn once every run is in.
+    locked against a second writer. Once every run is in, the static figures are drawn,
+    once, in each of ``figures``' formats (:func:`forgetlab.report.write_figures`).
 
     Parameters
     ----------
@@ -138,11 +137,21 @@ def run_sweep(
         Bytes one batch may take while it trains (:func:`forgetlab.sweep.plan`).
     progress : bool, default True
         Show a progress bar over runs, with the time left.
+    figures : str or sequence of str, default ("png",)
+        With ``out``, the formats of the static figures ``scores.<format>`` and (1-D
+        regression) ``predictions.<format>``: some of png, svg, pdf; ``()`` for none. A
+        sweep of several variants gets none.
 
     Returns
     -------
     Results
+
+    Raises
+    ------
+    InvalidParameterError
+        For a figure format not in png, svg, pdf (before anything trains).
     """
+    figure_formats = check_formats(figures) if len(figures) else ()
     path = None
     done: set[int] = set()
     if out is not None:
@@ -170,7 +179,9 @@ def run_sweep(
             predictions = _ordered([p[1] for p in parts], PREDICTION_COLUMNS)
         else:
             scores, predictions = load(path), load(path, "predictions")
-            _write_figures(path, sweep, scores, predictions)
+            if figure_formats:
+                stream = sweep.variants[0].experiment.stream if len(sweep.variants) == 1 else None
+                write_figures(path, figure_formats, stream=stream)
     manifest = {**sweep.manifest(), "fingerprint": sweep.fingerprint()}
     return Results(scores=scores, predictions=predictions, manifest=manifest, out=None if path is None else Path(path))
 
@@ -185,18 +196,6 @@ def _ordered(frames: list[pd.DataFrame], columns: Sequence[str]) -> pd.DataFrame
     if not frames:
         return pd.DataFrame(columns=list(columns))
     return pd.concat(frames, ignore_index=True).sort_values("run", kind="stable", ignore_index=True)
-
-
-def _write_figures(path: Path, sweep: Sweep, scores: pd.DataFrame, predictions: pd.DataFrame) -> None:
-    """scores.png (and predictions.png for a 1-D regression stream) of a sweep of one experiment."""
-    if len(sweep.variants) != 1:
-        return
-    stream = sweep.variants[0].experiment.stream
-    figures = {"scores": plot_scores(scores, metric=scores["metric"].iloc[0])}
-    if stream.kind == "regression" and stream[0].x_train.shape[1] == 1:
-        figures["predictions"] = plot_predictions(predictions, stream)
-    for name, figure in figures.items():
-        write_atomic(path / FIGURES[name], lambda tmp, figure=figure: figure.savefig(tmp, format="png", dpi=120))
 
 
 def run_experiment(

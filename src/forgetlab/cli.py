@@ -290,8 +290,8 @@ def _tutorial(args: argparse.Namespace) -> int:
     n_seeds = len(experiment.seeds)
     print(f"Final test R² over {n_seeds} seed{'s' if n_seeds > 1 else ''}:")
     print(_format_table(final_scores(results.scores), n_seeds))
-    figures = _write_report(results.out, args.format)
-    _print_where(results.out, figures)
+    _print_report(results.out)
+    _print_where(results.out, args)
     return 0
 
 
@@ -310,22 +310,28 @@ def _run_options(args: argparse.Namespace, *, resume: bool) -> dict:
         "scheduler": args.scheduler,
         "memory_budget": args.memory_budget,
         "progress": not args.no_progress,
+        "figures": _figure_formats(args),
     }
 
 
-def _print_where(out: Path, extra_figures: list[Path] | None = None) -> None:
-    from forgetlab.api import FIGURES
+def _figure_formats(args: argparse.Namespace) -> tuple[str, ...]:
+    """The formats of the static figures ``tutorial`` and ``run`` write (once, in run_sweep): PNG, and --format."""
+    return tuple(dict.fromkeys(("png", *(args.format or ()))))
+
+
+def _print_where(out: Path, args: argparse.Namespace) -> None:
+    """Where the results are, and the static figures run_sweep wrote."""
+    from forgetlab.report import figure_files
 
     print(f'results: {out} (load with forgetlab.load({str(out)!r}), or forgetlab query {out} "SQL")')
-    _print_figures([out / name for name in FIGURES.values() if (out / name).exists()], extra_figures)
+    _print_figures(figure_files(out, _figure_formats(args)), asked=args.format is not None)
 
 
-def _print_figures(figures: list[Path], extra: list[Path] | None) -> None:
-    """The figures line: ``figures``, then ``extra`` (those --format wrote; [] when it could write none)."""
-    names = list(dict.fromkeys(str(path) for path in [*figures, *(extra or [])]))
-    if names:
-        print("figures: " + ", ".join(names))
-    elif extra is not None:
+def _print_figures(figures: list[Path], *, asked: bool) -> None:
+    """The figures line; when none were written though ``--format`` ``asked`` for some, why."""
+    if figures:
+        print("figures: " + ", ".join(map(str, figures)))
+    elif asked:
         print("figures: none for a sweep of several variants (the report shows every variant)")
 
 
@@ -366,26 +372,25 @@ def _run(args: argparse.Namespace) -> int:
             + [str(record["n_diverged"])]
         )
     print(_align(lines, [False] * (len(columns) + 1) + [True, True, False, True]))
-    figures = _write_report(results.out, args.format)
-    _print_where(results.out, figures)
+    _print_report(results.out)
+    _print_where(results.out, args)
     return 0
 
 
-def _write_report(out: Path, formats: Sequence[str] | None) -> list[Path] | None:
-    """Write the HTML report (printing its path) and the static figures in ``formats``; return those written.
+def _print_report(out: Path) -> None:
+    """Write the HTML report and print its path."""
+    from forgetlab.report import write_report
 
-    None without ``formats``; an empty list for a sweep of several variants (which gets no static figures).
-    """
-    from forgetlab.report import write_figures, write_report
-
-    figures = write_figures(out, formats) if formats else None
     print(f"report: {write_report(out)}")
-    return figures
 
 
 def _report(args: argparse.Namespace) -> int:
-    figures = _write_report(Path(args.dir), args.format)
-    _print_figures([], figures)
+    """``forgetlab report``: the static figures in the --format formats (if any), then the HTML report."""
+    from forgetlab.report import write_figures
+
+    figures = write_figures(args.dir, args.format) if args.format else []
+    _print_report(Path(args.dir))
+    _print_figures(figures, asked=args.format is not None)
     return 0
 
 
