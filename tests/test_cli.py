@@ -77,7 +77,7 @@ def exit_code(argv: list[str]) -> int:
         (["--seeds", ""], "'seeds' parameter must be seeds like 42, 0-15 or 1,2,3"),
         (["--seeds", "5-2"], "a range must go upwards"),
         (["--seeds", "1,1"], "'seeds' parameter must be a non-empty list of distinct ints"),
-        (["--engine", "jax"], "'engine' parameter must be one of auto, sklearn, torch"),
+        (["--engine", "jax"], "'engine' parameter must be one of auto, compiled, sklearn, torch"),
         (["--threads", "0"], "'threads' parameter must be an int >= 1"),
         (["--jobs", "0"], "'jobs' parameter must be an int >= 1"),
         (["--k", "many"], "argument --k: invalid int value: 'many'"),
