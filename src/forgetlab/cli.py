@@ -43,6 +43,18 @@ def _build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="forgetlab", description="A laboratory for catastrophic forgetting and continual learning.")
     parser.add_argument("--version", action="store_true", help="print the version and exit")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    for add_command in (
+        _add_tutorial_command,
+        _add_run_command,
+        _add_query_command,
+        _add_compare_command,
+        _add_report_command,
+    ):
+        add_command(commands)
+    return parser
+
+
+def _add_tutorial_command(commands: argparse._SubParsersAction) -> None:
     tutorial = commands.add_parser(
         "tutorial",
         help="reproduce the summer/autumn tutorial over one or many seeds",
@@ -75,6 +87,9 @@ def _build_parser() -> argparse.ArgumentParser:
         "--threads", type=int, help="BLAS threads per run (sklearn) or torch threads per process (default: 1)"
     )
     _add_run_options(tutorial)
+
+
+def _add_run_command(commands: argparse._SubParsersAction) -> None:
     run = commands.add_parser(
         "run",
         help="run the sweep a TOML config describes (grids, strategies, many seeds)",
@@ -86,6 +101,9 @@ def _build_parser() -> argparse.ArgumentParser:
     run.add_argument("config", metavar="CONFIG", help="a TOML config file")
     run.add_argument("--out", help="output directory (default: runs/<config name>-<fingerprint>)")
     _add_run_options(run)
+
+
+def _add_query_command(commands: argparse._SubParsersAction) -> None:
     query = commands.add_parser(
         "query",
         help="answer SQL over an experiment's results (DuckDB, read-only)",
@@ -100,6 +118,9 @@ def _build_parser() -> argparse.ArgumentParser:
         "sql", metavar="SQL", help="e.g. \"SELECT schedule, avg(value) FROM results WHERE metric = 'r2' GROUP BY 1\""
     )
     query.add_argument("--max-rows", type=int, default=60, help="rows to print at most (default: 60)")
+
+
+def _add_compare_command(commands: argparse._SubParsersAction) -> None:
     compare = commands.add_parser(
         "compare",
         help="compare schedules or strategies over seeds (paired Wilcoxon tests)",
@@ -119,6 +140,9 @@ def _build_parser() -> argparse.ArgumentParser:
         "--epoch", type=_epoch, default="last", help="last (each run's last epoch; default) or an epoch number"
     )
     compare.add_argument("--levels", type=_names, help="compare only these levels, e.g. sequential,alternating")
+
+
+def _add_report_command(commands: argparse._SubParsersAction) -> None:
     report = commands.add_parser(
         "report",
         help="write the HTML report (and static figures) of an experiment's output directory",
@@ -129,7 +153,6 @@ def _build_parser() -> argparse.ArgumentParser:
     )
     report.add_argument("dir", metavar="DIR", help="an experiment's output directory")
     _add_format_option(report)
-    return parser
 
 
 def _add_format_option(parser: argparse.ArgumentParser) -> None:
