@@ -119,7 +119,8 @@ class Interval(Constraint):
         ``int``: a Python or NumPy integer (:func:`is_int`). ``float``: any Python or
         NumPy int or float (:func:`is_real`), never NaN.
     low, high : int or float or None
-        The bounds; None for none.
+        The bounds; None for none. Bounds computed from data may leave the interval
+        empty (K at most a training set of 0 samples): it then accepts nothing.
     closed : {"both", "left", "right", "neither"}, default "both"
         Which bounds belong to the interval: ``"left"`` is ``[low, high)``, ``"neither"``
         ``(low, high)``.
@@ -161,8 +162,6 @@ class Interval(Constraint):
             raise TypeError(f"kind must be int or float; got {kind!r}")
         if closed not in ("both", "left", "right", "neither"):
             raise ValueError(f"closed must be both, left, right or neither; got {closed!r}")
-        if low is not None and high is not None and high < low:
-            raise ValueError(f"high must be >= low; got low={low!r}, high={high!r}")
         self.kind, self.low, self.high, self.closed = kind, low, high, closed
         self.finite, self.noun, self.example, self.note = finite, noun, example, note
 

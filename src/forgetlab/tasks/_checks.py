@@ -1,4 +1,4 @@
-"""Parameter checks and the stratified split the stream generators share."""
+"""The constraints the stream generators share, and their stratified split."""
 
 from __future__ import annotations
 
@@ -7,37 +7,18 @@ from sklearn.model_selection import train_test_split
 
 from forgetlab.errors import invalid
 from forgetlab.tasks.base import SCENARIOS
+from forgetlab.validation import Interval, Options
 
-__all__ = ["check_int", "check_scenario", "check_seed", "check_test_size", "split"]
+__all__ = ["SCENARIO", "SEED", "TEST_SIZE", "split"]
 
+#: A seed NumPy's ``RandomState`` accepts.
+SEED = Interval(int, 0, 2**32 - 1)
 
-def check_int(name: str, owner: str, value: object, low: int, high: int | None = None) -> int:
-    """``value`` as an int in ``[low, high]`` (no upper bound if ``high`` is None); bools are refused."""
-    ok = isinstance(value, (int, np.integer)) and not isinstance(value, bool)
-    if not ok or value < low or (high is not None and value > high):
-        allowed = f"an int in [{low}, {high}]" if high is not None else f"an int >= {low}"
-        raise invalid(name, owner, allowed, value)
-    return int(value)
+#: A test fraction; whether it leaves enough samples on both sides is :func:`split`'s check.
+TEST_SIZE = Interval(float, 0, 1, closed="neither")
 
-
-def check_seed(name: str, owner: str, value: object) -> int:
-    """A seed NumPy's ``RandomState`` accepts: an int in ``[0, 2**32 - 1]``."""
-    return check_int(name, owner, value, 0, 2**32 - 1)
-
-
-def check_test_size(owner: str, value: object) -> float:
-    """A test fraction in the open interval (0, 1)."""
-    ok = isinstance(value, (int, float, np.floating)) and not isinstance(value, bool)
-    if not (ok and 0 < value < 1):
-        raise invalid("test_size", owner, "a number in (0, 1)", value)
-    return float(value)
-
-
-def check_scenario(owner: str, value: object) -> str:
-    """One of the classification scenarios ``task``, ``domain``, ``class``."""
-    if not isinstance(value, str) or value not in SCENARIOS:
-        raise invalid("scenario", owner, f"one of {', '.join(SCENARIOS)}", value)
-    return value
+#: One of the classification scenarios ``task``, ``domain``, ``class``.
+SCENARIO = Options(*SCENARIOS)
 
 
 def split(

@@ -9,11 +9,24 @@ import numpy as np
 
 from forgetlab.errors import InvalidParameterError, invalid
 from forgetlab.tasks.base import KINDS, SCENARIOS, Stream, Task
+from forgetlab.validation import AnyOf, Constraint, Interval, Options, Satisfies, check, is_int
 
 __all__ = ["from_arrays"]
 
 _ARRAYS = ("x_train", "y_train", "x_test", "y_test")
 _KEYS = (*_ARRAYS, "name", "classes")
+
+#: What :func:`from_arrays`'s settings accept (:mod:`forgetlab.validation`); ``scenario``
+#: and ``n_classes`` are checked for a classification stream (a regression stream takes
+#: neither), the arrays by the checks below, task by task.
+CONSTRAINTS: dict[str, dict[str, Constraint]] = {
+    "from_arrays": {
+        "kind": Options(*KINDS),
+        "scenario": AnyOf(Options(*SCENARIOS), None),
+        "name": Satisfies(lambda value: isinstance(value, str) and value != "", "a non-empty string"),
+        "n_classes": AnyOf(Interval(int, 2, None), None),
+    }
+}
 
 
 class _Where:
@@ -84,7 +97,7 @@ def _classes(where: _Where, value: Any, y: np.ndarray, n_classes: int) -> tuple[
     below = f" < {n_classes}" if n_classes else ""
     allowed = f"a non-empty list of distinct int labels >= 0{below} including every label of the task"
     items = list(value) if isinstance(value, Sequence | np.ndarray) and not isinstance(value, str) else None
-    ok = items is not None and all(isinstance(c, int | np.integer) and not isinstance(c, bool) for c in items)
+    ok = items is not None and all(is_int(c) for c in items)
     if not ok or not items or len(set(items)) != len(items) or min(items) < 0 or not labels <= set(items):
         raise where.error("classes", allowed, repr(value))
     if n_classes and max(items) >= n_classes:
@@ -184,25 +197,20 @@ def from_arrays(
       ...
     forgetlab.errors.InvalidParameterError: The 'x_train' of task 0 must be ... got shape (8,).
     """
-    if not isinstance(kind, str) or kind not in KINDS:
-        raise invalid("kind", "from_arrays", f"one of {', '.join(KINDS)}", kind)
+    constraints = CONSTRAINTS["from_arrays"]
+    check(kind, "kind", "from_arrays", constraints["kind"])
     if kind == "regression" and (scenario is not None or n_classes is not None):
         field = "scenario" if scenario is not None else "n_classes"
         raise invalid(field, "from_arrays", "None for a regression stream", scenario if scenario else n_classes)
     if kind == "classification":
+        check(scenario, "scenario", "from_arrays", constraints["scenario"])
         scenario = "class" if scenario is None else scenario
-        if not isinstance(scenario, str) or scenario not in SCENARIOS:
-            raise invalid("scenario", "from_arrays", f"one of {', '.join(SCENARIOS)} or None", scenario)
-    if not isinstance(name, str) or not name:
-        raise invalid("name", "from_arrays", "a non-empty string", name)
+    check(name, "name", "from_arrays", constraints["name"])
     if isinstance(tasks, str | Mapping) or not isinstance(tasks, Sequence) or len(tasks) == 0:
         raise invalid("tasks", "from_arrays", "a non-empty list of tasks", type(tasks).__name__)
     labels: int | None = None  # None: regression targets; 0: labels of a yet unknown range; else n_classes
     if kind == "classification":
-        if n_classes is not None and not (
-            isinstance(n_classes, int | np.integer) and not isinstance(n_classes, bool) and n_classes >= 2
-        ):
-            raise invalid("n_classes", "from_arrays", "an int >= 2 or None", n_classes)
+        check(n_classes, "n_classes", "from_arrays", constraints["n_classes"])
         labels = 0 if n_classes is None else int(n_classes)
 
     built: list[Task] = []

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from forgetlab.errors import invalid
+from forgetlab.validation import Interval, Options, SequenceOf, check
 
 __all__ = ["KINDS", "SCENARIOS", "Curve", "Stream", "Task"]
 
@@ -123,8 +124,7 @@ class Stream:
 
     def __post_init__(self) -> None:
         owner = f"Stream {self.name!r}"
-        if self.kind not in KINDS:
-            raise invalid("kind", owner, f"one of {', '.join(KINDS)}", self.kind)
+        check(self.kind, "kind", owner, Options(*KINDS))
         if self.kind == "regression":
             if self.scenario is not None:
                 raise invalid("scenario", owner, "None for a regression stream", self.scenario)
@@ -134,25 +134,12 @@ class Stream:
                 if task.classes is not None:
                     raise invalid("classes", f"task {task.name!r}", "None in a regression stream", task.classes)
             return
-        if self.scenario not in SCENARIOS:
-            raise invalid(
-                "scenario", owner, f"one of {', '.join(SCENARIOS)} for a classification stream", self.scenario
-            )
-        n_classes = self.n_classes
-        if not (isinstance(n_classes, (int, np.integer)) and not isinstance(n_classes, bool) and n_classes >= 2):
-            raise invalid("n_classes", owner, "an int >= 2 for a classification stream", n_classes)
+        check(self.scenario, "scenario", owner, Options(*SCENARIOS, note="for a classification stream"))
+        check(self.n_classes, "n_classes", owner, Interval(int, 2, None, note="for a classification stream"))
+        units = Interval(int, 0, self.n_classes, closed="left")
+        classes = SequenceOf(units, kind="tuple", non_empty=True, distinct=True)
         for task in self.tasks:
-            classes = task.classes
-            if not (
-                isinstance(classes, tuple)
-                and classes
-                and all(isinstance(c, (int, np.integer)) and not isinstance(c, bool) for c in classes)
-                and len(set(classes)) == len(classes)
-                and all(0 <= c < n_classes for c in classes)
-            ):
-                raise invalid(
-                    "classes", f"task {task.name!r}", f"a tuple of distinct ints in [0, {n_classes})", classes
-                )
+            check(task.classes, "classes", f"task {task.name!r}", classes)
 
     @property
     def task_names(self) -> tuple[str, ...]:
@@ -207,10 +194,7 @@ class Stream:
         >>> split_digits("domain").active_classes(2)
         (0, 1)
         """
-        if not (isinstance(task_index, (int, np.integer)) and not isinstance(task_index, bool)) or not (
-            0 <= task_index < len(self.tasks)
-        ):
-            raise invalid("task_index", "Stream.active_classes", f"an int in [0, {len(self.tasks) - 1}]", task_index)
+        check(task_index, "task_index", "Stream.active_classes", Interval(int, 0, len(self.tasks) - 1))
         if self.kind == "regression":
             return None
         if self.scenario == "task":

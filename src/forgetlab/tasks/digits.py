@@ -22,9 +22,9 @@ import numpy as np
 from scipy import ndimage
 from sklearn.datasets import load_digits
 
-from forgetlab.errors import invalid
-from forgetlab.tasks._checks import check_int, check_scenario, check_seed, check_test_size, split
+from forgetlab.tasks._checks import SCENARIO, SEED, TEST_SIZE, split
 from forgetlab.tasks.base import Stream, Task
+from forgetlab.validation import Constraint, Interval, SequenceOf, validate
 
 __all__ = [
     "digit_permutations",
@@ -34,6 +34,25 @@ __all__ = [
     "rotated_digits",
     "split_digits",
 ]
+
+#: What each stream function accepts (:mod:`forgetlab.validation`), checked in this order.
+CONSTRAINTS: dict[str, dict[str, Constraint]] = {
+    "split_digits": {"scenario": SCENARIO, "n_tasks": Interval(int, 1, 5), "test_size": TEST_SIZE, "split_seed": SEED},
+    "digit_permutations": {"n_tasks": Interval(int, 1, None), "seed": SEED},
+    "permuted_digits": {
+        "n_tasks": Interval(int, 1, None),
+        "scenario": SCENARIO,
+        "seed": SEED,
+        "test_size": TEST_SIZE,
+        "split_seed": SEED,
+    },
+    "rotated_digits": {
+        "angles": SequenceOf(Interval(float, None, None, noun="a finite number"), non_empty=True, note="(degrees)"),
+        "scenario": SCENARIO,
+        "test_size": TEST_SIZE,
+        "split_seed": SEED,
+    },
+}
 
 _N_PIXELS = 64
 _MAX_PIXEL = 16.0
@@ -145,10 +164,9 @@ def split_digits(scenario: str = "class", n_tasks: int = 5, *, test_size: float 
     (8, 9)
     """
     owner = "split_digits"
-    scenario = check_scenario(owner, scenario)
-    n_tasks = check_int("n_tasks", owner, n_tasks, 1, 5)
-    test_size = check_test_size(owner, test_size)
-    split_seed = check_seed("split_seed", owner, split_seed)
+    given = {"scenario": scenario, "n_tasks": n_tasks, "test_size": test_size, "split_seed": split_seed}
+    validate(owner, CONSTRAINTS[owner], given)
+    n_tasks, test_size, split_seed = int(n_tasks), float(test_size), int(split_seed)
     images, labels = _digits()
     parts = []
     for t in range(n_tasks):
@@ -182,9 +200,8 @@ def digit_permutations(n_tasks: int, seed: int) -> np.ndarray:
     >>> perms.shape, perms[0].tolist() == list(range(64)), sorted(perms[2].tolist()) == list(range(64))
     ((3, 64), True, True)
     """
-    n_tasks = check_int("n_tasks", "digit_permutations", n_tasks, 1)
-    seed = check_seed("seed", "digit_permutations", seed)
-    rng = np.random.RandomState(seed)
+    validate("digit_permutations", CONSTRAINTS["digit_permutations"], {"n_tasks": n_tasks, "seed": seed})
+    rng = np.random.RandomState(int(seed))
     return np.stack([np.arange(_N_PIXELS)] + [rng.permutation(_N_PIXELS) for _ in range(n_tasks - 1)])
 
 
@@ -235,11 +252,9 @@ def permuted_digits(
     (('permuted 0', 'permuted 1', 'permuted 2'), 30, (20, 21))
     """
     owner = "permuted_digits"
-    n_tasks = check_int("n_tasks", owner, n_tasks, 1)
-    scenario = check_scenario(owner, scenario)
-    seed = check_seed("seed", owner, seed)
-    test_size = check_test_size(owner, test_size)
-    split_seed = check_seed("split_seed", owner, split_seed)
+    given = {"n_tasks": n_tasks, "scenario": scenario, "seed": seed, "test_size": test_size, "split_seed": split_seed}
+    validate(owner, CONSTRAINTS[owner], given)
+    n_tasks, seed, test_size, split_seed = int(n_tasks), int(seed), float(test_size), int(split_seed)
     images, labels = _digits()
     flat = images.reshape(len(images), _N_PIXELS)
     parts = []
@@ -315,17 +330,9 @@ def rotated_digits(
     (('rotated 0', 'rotated 90'), (1347, 64))
     """
     owner = "rotated_digits"
-    values = None
-    if isinstance(angles, Sequence) and not isinstance(angles, str):
-        values = list(angles)
-    if not values or not all(
-        isinstance(a, (int, float, np.integer, np.floating)) and not isinstance(a, bool) and np.isfinite(a)
-        for a in values
-    ):
-        raise invalid("angles", owner, "a non-empty list of finite numbers (degrees)", angles)
-    scenario = check_scenario(owner, scenario)
-    test_size = check_test_size(owner, test_size)
-    split_seed = check_seed("split_seed", owner, split_seed)
+    given = {"angles": angles, "scenario": scenario, "test_size": test_size, "split_seed": split_seed}
+    validate(owner, CONSTRAINTS[owner], given)
+    values, test_size, split_seed = list(angles), float(test_size), int(split_seed)
     images, labels = _digits()
     parts = []
     seen: dict[str, int] = {}

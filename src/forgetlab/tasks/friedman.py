@@ -16,14 +16,28 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from forgetlab.errors import invalid
-from forgetlab.tasks._checks import check_int, check_seed, check_test_size, split
+from forgetlab.tasks._checks import SEED, TEST_SIZE, split
 from forgetlab.tasks.base import Stream, Task
+from forgetlab.validation import Constraint, Interval, Options, validate
 
 __all__ = ["DRIFTS", "FRIEDMAN_ROLES", "FRIEDMAN_WEIGHTS", "friedman_concept", "friedman_concepts", "friedman_drift"]
 
 #: How the concept changes from task to task.
 DRIFTS = ("permute", "reweight")
+
+#: What each function accepts (:mod:`forgetlab.validation`), checked in this order.
+CONSTRAINTS: dict[str, dict[str, Constraint]] = {
+    "friedman_concepts": {"n_tasks": Interval(int, 1, None), "drift": Options(*DRIFTS), "seed": SEED},
+    "friedman_drift": {
+        "n_tasks": Interval(int, 1, None),
+        "n_samples": Interval(int, 3, None),
+        "noise": Interval(float, 0, None, noun="a finite number"),
+        "drift": Options(*DRIFTS),
+        "seed": SEED,
+        "test_size": TEST_SIZE,
+        "split_seed": SEED,
+    },
+}
 
 #: The inputs the standard concept's terms read: the sine's two, the square's, then the two linear ones.
 FRIEDMAN_ROLES = (0, 1, 2, 3, 4)
@@ -101,11 +115,8 @@ def friedman_concepts(n_tasks: int, drift: str = "permute", seed: int = 0) -> tu
     >>> roles[1].tolist()
     [9, 4, 0, 8, 1]
     """
-    owner = "friedman_concepts"
-    n_tasks = check_int("n_tasks", owner, n_tasks, 1)
-    if not isinstance(drift, str) or drift not in DRIFTS:
-        raise invalid("drift", owner, f"one of {', '.join(DRIFTS)}", drift)
-    seed = check_seed("seed", owner, seed)
+    validate("friedman_concepts", CONSTRAINTS["friedman_concepts"], {"n_tasks": n_tasks, "drift": drift, "seed": seed})
+    n_tasks, seed = int(n_tasks), int(seed)
     roles = np.tile(FRIEDMAN_ROLES, (n_tasks, 1))
     weights = np.tile(FRIEDMAN_WEIGHTS, (n_tasks, 1))
     if drift == "permute":
@@ -175,17 +186,10 @@ def friedman_drift(
     [[0, 1, 2, 3, 4], [9, 4, 0, 8, 1]]
     """
     owner = "friedman_drift"
-    n_tasks = check_int("n_tasks", owner, n_tasks, 1)
-    n_samples = check_int("n_samples", owner, n_samples, 3)
-    if not (isinstance(noise, (int, float, np.integer, np.floating)) and not isinstance(noise, bool)) or not (
-        np.isfinite(noise) and noise >= 0
-    ):
-        raise invalid("noise", owner, "a finite number >= 0", noise)
-    if not isinstance(drift, str) or drift not in DRIFTS:
-        raise invalid("drift", owner, f"one of {', '.join(DRIFTS)}", drift)
-    seed = check_seed("seed", owner, seed)
-    test_size = check_test_size(owner, test_size)
-    split_seed = check_seed("split_seed", owner, split_seed)
+    given = {"n_tasks": n_tasks, "n_samples": n_samples, "noise": noise, "drift": drift, "seed": seed}
+    validate(owner, CONSTRAINTS[owner], {**given, "test_size": test_size, "split_seed": split_seed})
+    n_tasks, n_samples, seed = int(n_tasks), int(n_samples), int(seed)
+    test_size, split_seed = float(test_size), int(split_seed)
 
     roles, weights = friedman_concepts(n_tasks, drift, seed)
     rng = np.random.RandomState(seed)

@@ -13,9 +13,11 @@ import numpy as np
 from sklearn.model_selection import train_test_split
 
 from forgetlab.errors import invalid
+from forgetlab.tasks._checks import TEST_SIZE
 from forgetlab.tasks.base import Curve, Stream, Task
+from forgetlab.validation import AnyOf, Constraint, Interval, Options, SequenceOf, check, validate
 
-__all__ = ["NORMALISATIONS", "SEASONS", "day_grid", "price", "season_indices", "seasons"]
+__all__ = ["NORMALISATIONS", "SEASON", "SEASONS", "day_grid", "per_season", "price", "season_indices", "seasons"]
 
 #: Day indices of each meteorological season on the 365-point grid.
 SEASONS: dict[str, np.ndarray] = {
@@ -28,6 +30,30 @@ SEASONS: dict[str, np.ndarray] = {
 #: How inputs are normalised: over every day of the stream's seasons (tutorial 2), over the
 #: first season only (tutorial 1), or not at all.
 NORMALISATIONS = ("stream", "first", "none")
+
+#: One season's name.
+SEASON = Options(*SEASONS)
+
+#: What :func:`seasons` accepts (:mod:`forgetlab.validation`): the season names (the
+#: top-level ``seasons`` parameter, each name checked by :func:`season_indices`), then
+#: these; ``A``, ``B``, ``phi``, ``C`` take one number, or one per season
+#: (:func:`per_season`).
+CONSTRAINTS: dict[str, dict[str, Constraint]] = {
+    "seasons": {"normalise": Options(*NORMALISATIONS), "test_size": TEST_SIZE},
+}
+
+_FINITE = Interval(float, None, None, noun="a finite number")
+
+
+def per_season(n_seasons: int) -> Constraint:
+    """What ``A``, ``B``, ``phi`` and ``C`` accept for ``n_seasons`` seasons.
+
+    Examples
+    --------
+    >>> per_season(2).describe()
+    'a finite number or a list of 2 finite numbers (one per season)'
+    """
+    return AnyOf(_FINITE, SequenceOf(_FINITE, length=n_seasons, note="(one per season)"))
 
 
 def day_grid() -> np.ndarray:
@@ -61,19 +87,15 @@ def season_indices(name: str) -> np.ndarray:
     InvalidParameterError
         If ``name`` is not one of ``winter, spring, summer, autumn``.
     """
-    if name not in SEASONS:
-        raise invalid("seasons", None, f"a list of {', '.join(SEASONS)}", name)
+    if not SEASON.is_satisfied_by(name):  # the message names the list the CLI and configs give
+        raise invalid("seasons", None, SequenceOf(SEASON).describe(), name)
     return SEASONS[name]
 
 
 def _per_task(name: str, value: float | Sequence[float], n_tasks: int) -> list[float]:
     """One value per task from a scalar or a sequence (concept shift)."""
-    if isinstance(value, (int, float, np.floating, np.integer)) and not isinstance(value, bool):
-        return [float(value)] * n_tasks
-    values = list(value) if isinstance(value, Sequence) and not isinstance(value, str) else None
-    if values is None or len(values) != n_tasks or not all(np.isfinite(v) for v in values):
-        raise invalid(name, "seasons", f"a finite number or a list of {n_tasks} finite numbers (one per season)", value)
-    return [float(v) for v in values]
+    check(value, name, "seasons", per_season(n_tasks))
+    return [float(value)] * n_tasks if _FINITE.is_satisfied_by(value) else [float(v) for v in value]
 
 
 def seasons(
@@ -130,13 +152,10 @@ def seasons(
     8.57
     """
     names = [names] if isinstance(names, str) else list(names)
-    if not names:
-        raise invalid("seasons", None, f"a non-empty list of {', '.join(SEASONS)}", names)
     indices = [season_indices(name) for name in names]
-    if normalise not in NORMALISATIONS:
-        raise invalid("normalise", "seasons", f"one of {', '.join(NORMALISATIONS)}", normalise)
-    if not (isinstance(test_size, (int, float)) and 0 < test_size < 1):
-        raise invalid("test_size", "seasons", "a number in (0, 1)", test_size)
+    check(names, "seasons", None, SequenceOf(SEASON, non_empty=True))  # the names are known: is the list empty?
+    validate("seasons", CONSTRAINTS["seasons"], {"normalise": normalise, "test_size": test_size})
+    test_size = float(test_size)
     params = {key: _per_task(key, value, len(names)) for key, value in {"A": A, "B": B, "phi": phi, "C": C}.items()}
 
     days = day_grid()
