@@ -9,7 +9,10 @@ The command line turns any :class:`ForgetlabError` into that line and exit code 
 
 from __future__ import annotations
 
-__all__ = ["ForgetlabError", "InvalidParameterError", "invalid"]
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+__all__ = ["ForgetlabError", "InvalidParameterError", "about_item", "invalid"]
 
 
 class ForgetlabError(Exception):
@@ -67,3 +70,27 @@ def invalid(name: str, owner: str | None, allowed: str, got: object) -> InvalidP
     where = f" of {owner}" if owner else ""
     message = f"The {name!r} parameter{where} must be {allowed}; got {got!r}."
     return InvalidParameterError(message, parameter=name, owner=owner)
+
+
+@contextmanager
+def about_item(section: str, index: int) -> Iterator[None]:
+    """Record, on an :class:`InvalidParameterError` raised inside, the item of a list it is about.
+
+    The message is unchanged; :attr:`InvalidParameterError.item` becomes ``(section, index)``
+    (unless an inner block recorded one already), so a config can name its table.
+
+    Examples
+    --------
+    >>> try:
+    ...     with about_item("schedules", 1):
+    ...         raise invalid("k", "Interspersed", "an int >= 1", 0)
+    ... except InvalidParameterError as error:
+    ...     print(error.item, error)
+    ('schedules', 1) The 'k' parameter of Interspersed must be an int >= 1; got 0.
+    """
+    try:
+        yield
+    except InvalidParameterError as error:
+        if error.item is None:
+            error.item = (section, index)
+        raise

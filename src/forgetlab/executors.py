@@ -34,6 +34,7 @@ import cloudpickle
 from joblib import Parallel, delayed
 
 from forgetlab.errors import ForgetlabError, invalid
+from forgetlab.validation import AnyOf, Constraint, Interval, Satisfies, validate
 
 if TYPE_CHECKING:
     from distributed import Client
@@ -263,10 +264,6 @@ def _environment_restored() -> Iterator[None]:
         os.environ.update(saved)
 
 
-def _is_count(value: object) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool) and value >= 1
-
-
 def _is_address(value: object) -> bool:
     """True for a string Dask can connect to: ``host:port`` or ``scheme://host:port`` with a scheme it knows."""
     from distributed.comm.addressing import parse_address
@@ -279,6 +276,16 @@ def _is_address(value: object) -> bool:
     except ValueError:
         return False
     return True
+
+
+#: What :func:`executor`'s settings accept (:mod:`forgetlab.validation`); the rules between
+#: them (one cluster at a time, ``jobs`` 1 with a cluster) are checked after.
+CONSTRAINTS: dict[str, Constraint] = {
+    "jobs": Interval(int, 1, None),
+    "workers": AnyOf(None, Interval(int, 1, None)),
+    "scheduler": AnyOf(None, Satisfies(_is_address, "a Dask scheduler address like 'tcp://host:8786'")),
+    "connect_timeout": Interval(float, 0, None, closed="neither", finite=False, noun="a number of seconds"),
+}
 
 
 @contextmanager
@@ -341,18 +348,12 @@ def executor(
     ...
     forgetlab.errors.InvalidParameterError: The 'workers' parameter must be None or an int >= 1; got 0.
     """
-    if not _is_count(jobs):
-        raise invalid("jobs", None, "an int >= 1", jobs)
-    if workers is not None and not _is_count(workers):
-        raise invalid("workers", None, "None or an int >= 1", workers)
-    if scheduler is not None and not _is_address(scheduler):
-        raise invalid("scheduler", None, "None or a Dask scheduler address like 'tcp://host:8786'", scheduler)
+    settings = {"jobs": jobs, "workers": workers, "scheduler": scheduler, "connect_timeout": connect_timeout}
+    validate(None, CONSTRAINTS, settings)
     if workers is not None and scheduler is not None:
         raise invalid("scheduler", None, "None when 'workers' is given (one cluster at a time)", scheduler)
     if jobs > 1 and (workers is not None or scheduler is not None):
         raise invalid("jobs", None, "1 when 'workers' or 'scheduler' is given", jobs)
-    if not isinstance(connect_timeout, int | float) or isinstance(connect_timeout, bool) or not connect_timeout > 0:
-        raise invalid("connect_timeout", None, "a number of seconds > 0", connect_timeout)
 
     if workers is None and scheduler is None:
         yield InProcessExecutor() if jobs == 1 else JoblibExecutor(jobs=jobs)

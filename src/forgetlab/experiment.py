@@ -14,17 +14,18 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, ClassVar
 
 import numpy as np
 import pandas as pd
 from sklearn.base import BaseEstimator
 
 from forgetlab.engines import engine_choices, resolve_engine
-from forgetlab.errors import InvalidParameterError, invalid
+from forgetlab.errors import InvalidParameterError, about_item, invalid
 from forgetlab.results import RunResult, tidy_tables
 from forgetlab.schedules import Schedule
 from forgetlab.tasks import Stream
+from forgetlab.validation import AnyOf, Constraint, Hidden, Interval, Options, SequenceOf, check, validate
 
 if TYPE_CHECKING:
     from forgetlab.engines.base import Engine
@@ -40,6 +41,12 @@ __all__ = [
 ]
 
 MAX_SEED = 2**32 - 1
+
+#: Seeds of an experiment: distinct ints NumPy's ``RandomState`` accepts.
+SEEDS = SequenceOf(Interval(int, 0, MAX_SEED), non_empty=True, distinct=True)
+
+#: An MLP's hidden layers, checked here because scikit-learn checks them only when fitting.
+HIDDEN_LAYER_SIZES = SequenceOf(Interval(int, 1, None), kind=None, note="(one per hidden layer)")
 
 
 def parse_seeds(text: str) -> tuple[int, ...]:
@@ -68,17 +75,16 @@ def parse_seeds(text: str) -> tuple[int, ...]:
     return check_seeds(seeds)
 
 
-def _is_count(value: object) -> bool:
-    return isinstance(value, (int, np.integer)) and not isinstance(value, bool) and value >= 1
-
-
 def check_seeds(seeds: Sequence[int]) -> tuple[int, ...]:
-    """A non-empty tuple of distinct ints in [0, 2**32 - 1], or InvalidParameterError."""
+    """A non-empty tuple of distinct ints in [0, 2**32 - 1] (:data:`SEEDS`), or InvalidParameterError.
+
+    Examples
+    --------
+    >>> check_seeds(range(3))
+    (0, 1, 2)
+    """
     seeds = tuple(seeds)
-    allowed = f"a non-empty list of distinct ints in [0, {MAX_SEED}]"
-    ok = all(isinstance(s, (int, np.integer)) and not isinstance(s, bool) and 0 <= s <= MAX_SEED for s in seeds)
-    if not seeds or not ok or len(set(seeds)) != len(seeds):
-        raise invalid("seeds", None, allowed, list(seeds))
+    check(list(seeds), "seeds", None, SEEDS)
     return tuple(int(s) for s in seeds)
 
 
@@ -119,10 +125,8 @@ def check_estimator_params(estimator: object) -> None:
     hidden = getattr(estimator, "hidden_layer_sizes", None)
     if hidden is not None:  # scikit-learn checks the sizes only when fitting
         sizes = np.atleast_1d(np.asarray(hidden, dtype=object))
-        if sizes.ndim != 1 or not all(
-            isinstance(h, (int, np.integer)) and not isinstance(h, bool) and h >= 1 for h in sizes
-        ):
-            raise invalid("hidden_layer_sizes", owner, "ints >= 1 (one per hidden layer)", hidden)
+        if sizes.ndim != 1 or not HIDDEN_LAYER_SIZES.is_satisfied_by(list(sizes)):
+            raise invalid("hidden_layer_sizes", owner, HIDDEN_LAYER_SIZES.describe(), hidden)
 
 
 def _setting(value: object) -> str:
@@ -202,8 +206,9 @@ class Experiment:
     Raises
     ------
     InvalidParameterError
-        If a schedule cannot run on the stream (e.g. K larger than a task's training set),
-        a seed is invalid or repeated, or anything else is out of range.
+        If a schedule or a strategy cannot run on the stream (e.g. K larger than a task's
+        training set; the error's ``item`` says which, e.g. ``("schedules", 1)``), a seed
+        is invalid or repeated, or anything else is out of range (:attr:`constraints`).
 
     Examples
     --------
@@ -217,6 +222,16 @@ class Experiment:
     2
     """
 
+    #: What the plain fields accept (:mod:`forgetlab.validation`); the estimator is checked
+    #: by :func:`check_estimator_params`, ``engine`` against the registered engines, the
+    #: schedules and strategies against the stream.
+    constraints: ClassVar[dict[str, Constraint]] = {
+        "seeds": SEEDS,
+        "threads": AnyOf(Hidden(None), Interval(int, 1, None)),
+        "record_every": Interval(int, 1, None),
+        "dtype": Options("float32", "float64"),
+    }
+
     stream: Stream
     estimator: BaseEstimator
     schedules: Sequence[Schedule]
@@ -229,22 +244,25 @@ class Experiment:
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "schedules", tuple(self.schedules))
-        object.__setattr__(self, "seeds", check_seeds(self.seeds))
         object.__setattr__(self, "strategies", tuple(self.strategies))
+        seeds = tuple(self.seeds)
+        plain = {"seeds": list(seeds), "threads": self.threads, "record_every": self.record_every, "dtype": self.dtype}
+        validate(None, self.constraints, plain)
+        object.__setattr__(self, "seeds", tuple(int(s) for s in seeds))
         check_estimator_params(self.estimator)
-        if self.threads is not None and not _is_count(self.threads):
-            raise invalid("threads", None, "an int >= 1", self.threads)
-        if not _is_count(self.record_every):
-            raise invalid("record_every", None, "an int >= 1", self.record_every)
-        if self.dtype not in ("float32", "float64"):
-            raise invalid("dtype", None, "one of float32, float64", self.dtype)
-        if self.engine not in engine_choices():
-            raise invalid("engine", None, f"one of {', '.join(engine_choices())}", self.engine)
+        check(self.engine, "engine", None, Options(*engine_choices()))
+        distinct = "a non-empty list of distinct schedules"
+        if not self.schedules:
+            raise invalid("schedules", None, distinct, list(self.schedules))
+        for index, schedule in enumerate(self.schedules):
+            with about_item("schedules", index):
+                schedule.validate(self.stream.train_sizes, self.stream.task_names)
+        if len(set(self.schedules)) != len(self.schedules):  # valid settings are hashable
+            raise invalid("schedules", None, distinct, list(self.schedules))
+        for index, strategy in enumerate(self.strategies):
+            with about_item("strategies", index):
+                strategy.validate(self.stream)
         object.__setattr__(self, "_engine", resolve_engine(self))
-        if not self.schedules or len(set(self.schedules)) != len(self.schedules):
-            raise invalid("schedules", None, "a non-empty list of distinct schedules", list(self.schedules))
-        for schedule in self.schedules:
-            schedule.validate(self.stream.train_sizes, self.stream.task_names)
 
     @property
     def engine_name(self) -> str:

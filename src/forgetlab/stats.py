@@ -29,7 +29,6 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from itertools import combinations
-from numbers import Integral
 from typing import Literal
 
 import numpy as np
@@ -37,6 +36,7 @@ import pandas as pd
 
 from forgetlab.errors import invalid
 from forgetlab.results import TASK_METRICS
+from forgetlab.validation import Constraint, Interval, Options, is_int, validate
 
 __all__ = [
     "at_epoch",
@@ -60,6 +60,10 @@ BETWEEN = ("schedule", "strategy")
 
 #: The alternatives of :func:`compare`, as in :func:`scipy.stats.wilcoxon`.
 ALTERNATIVES = ("two-sided", "greater", "less")
+
+#: What :func:`compare`'s choices accept (:mod:`forgetlab.validation`); levels, metric,
+#: task and epoch are checked against the table.
+COMPARE_CONSTRAINTS: dict[str, Constraint] = {"between": Options(*BETWEEN), "alternative": Options(*ALTERNATIVES)}
 
 #: Groups per matrix product in the bootstrap, to bound memory (groups x resamples floats).
 _CHUNK = 256
@@ -116,13 +120,16 @@ def final_scores(scores: pd.DataFrame, metric: str = "r2") -> pd.DataFrame:
 # The bootstrap interval of a mean over seeds
 
 
+#: What the bootstrap's settings accept (:mod:`forgetlab.validation`).
+BOOTSTRAP_CONSTRAINTS: dict[str, Constraint] = {
+    "confidence": Interval(float, 0, 1, closed="neither", example=0.95),
+    "n_resamples": Interval(int, 1, None),
+    "seed": Interval(int, 0, None),
+}
+
+
 def _check_bootstrap(confidence: float, n_resamples: int, seed: int, owner: str) -> None:
-    if isinstance(confidence, bool) or not isinstance(confidence, int | float) or not 0 < confidence < 1:
-        raise invalid("confidence", owner, "a number in (0, 1), e.g. 0.95", confidence)
-    if isinstance(n_resamples, bool) or not isinstance(n_resamples, Integral) or n_resamples < 1:
-        raise invalid("n_resamples", owner, "an int >= 1", n_resamples)
-    if isinstance(seed, bool) or not isinstance(seed, Integral) or seed < 0:
-        raise invalid("seed", owner, "an int >= 0", seed)
+    validate(owner, BOOTSTRAP_CONSTRAINTS, {"confidence": confidence, "n_resamples": n_resamples, "seed": seed})
 
 
 def _bootstrap_mean_intervals(values: np.ndarray, confidence: float, n_resamples: int, seed: int) -> np.ndarray:
@@ -393,7 +400,7 @@ def at_epoch(
     if isinstance(epoch, str) and epoch == "last":
         return rows[rows["epoch"] == rows.groupby("run")["epoch"].transform("max")]
     first, last = int(rows["epoch"].min()), int(rows["epoch"].max())
-    if isinstance(epoch, bool) or not isinstance(epoch, Integral) or not (rows["epoch"] == epoch).any():
+    if not is_int(epoch) or not (rows["epoch"] == epoch).any():
         raise invalid("epoch", owner, f"'last' or an epoch of the {metric!r} rows, in [{first}, {last}]", epoch)
     return rows[rows["epoch"] == epoch]
 
@@ -566,10 +573,7 @@ def compare(
     from scipy.stats import wilcoxon
 
     owner = "compare"
-    if between not in BETWEEN:
-        raise invalid("between", owner, f"one of {', '.join(BETWEEN)}", between)
-    if alternative not in ALTERNATIVES:
-        raise invalid("alternative", owner, f"one of {', '.join(ALTERNATIVES)}", alternative)
+    validate(owner, COMPARE_CONSTRAINTS, {"between": between, "alternative": alternative})
     _check_table(scores, [*BETWEEN, "seed"], owner)
     rows = at_epoch(scores, metric=metric, task=task, epoch=epoch, owner=owner)
     present = [str(level) for level in pd.unique(rows[between])]

@@ -28,6 +28,7 @@ import pandas as pd
 
 from forgetlab.errors import invalid
 from forgetlab.experiment import Experiment, tables, train_schedule
+from forgetlab.validation import Interval, check
 
 __all__ = ["DEFAULT_MEMORY_BUDGET", "Batch", "Sweep", "Variant", "plan", "run_batches", "train"]
 
@@ -192,8 +193,7 @@ def plan(
     >>> [b.seeds for b in plan(sweep, done={0, 1, 2})]
     [(3, 4)]
     """
-    if not isinstance(parallel, int) or isinstance(parallel, bool) or parallel < 1:
-        raise invalid("parallel", "plan", "an int >= 1", parallel)
+    check(parallel, "parallel", "plan", Interval(int, 1, None))
     done = set(done)
     batches = []
     for v, variant in enumerate(sweep.variants):
