@@ -226,7 +226,8 @@ def _step(
     )
     m = extended.shape[1]
     fwd = forward(spec, params, x)
-    loss, d_output = output_loss(spec, fwd.output, y, batch.mask)
+    own = strategy.data_loss(state, batch, fwd.output)
+    loss, d_output = output_loss(spec, fwd.output, y, batch.mask) if own is None else own
     extra = strategy.output_term(state, batch, fwd.output)
     if extra is not None:
         loss, d_output = loss + extra[0], d_output + extra[1]

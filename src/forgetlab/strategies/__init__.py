@@ -6,7 +6,11 @@
 - :class:`EWC`, :class:`OnlineEWC`: elastic weight consolidation;
 - :class:`SI`: synaptic intelligence;
 - :class:`LwF`: learning without forgetting (distillation from the previous model);
-- :class:`AGEM`: averaged gradient episodic memory (gradient projection).
+- :class:`AGEM`: averaged gradient episodic memory (gradient projection);
+- :class:`DER`, :class:`DERPP`: dark experience replay (stored logits, plus labels for DER++);
+- :class:`ERACE`: experience replay with the asymmetric cross-entropy;
+- :class:`MAS`: memory aware synapses (importance from the output's sensitivity);
+- :class:`GDumb`: a greedy class-balanced memory, the model retrained on it alone at each phase end.
 
 The contract (settings, state, hooks and the order the trainer calls them) is in
 :mod:`forgetlab.strategies.base`; the trainer is
@@ -22,20 +26,29 @@ from forgetlab.strategies.agem import AGEM, project_gradient
 from forgetlab.strategies.base import Context, Minibatch, Phase, Strategy, run_rng
 from forgetlab.strategies.basic import Cumulative, Joint, Naive
 from forgetlab.strategies.buffers import BUFFERS, ClassBalancedBuffer, ReservoirBuffer
+from forgetlab.strategies.der import DER, DERPP
+from forgetlab.strategies.er_ace import ERACE
 from forgetlab.strategies.ewc import EWC, OnlineEWC, fisher_diagonal
+from forgetlab.strategies.gdumb import GDumb
 from forgetlab.strategies.lwf import LwF, distillation
+from forgetlab.strategies.mas import MAS
 from forgetlab.strategies.replay import Replay
 from forgetlab.strategies.si import SI
 
 __all__ = [
     "AGEM",
     "BUFFERS",
+    "DER",
+    "DERPP",
+    "ERACE",
     "EWC",
+    "MAS",
     "SI",
     "STRATEGIES",
     "ClassBalancedBuffer",
     "Context",
     "Cumulative",
+    "GDumb",
     "Joint",
     "LwF",
     "Minibatch",
@@ -54,7 +67,8 @@ __all__ = [
 
 #: Every strategy by name.
 STRATEGIES: dict[str, type[Strategy]] = {
-    cls.name: cls for cls in (Naive, Joint, Cumulative, Replay, EWC, OnlineEWC, SI, LwF, AGEM)
+    cls.name: cls
+    for cls in (Naive, Joint, Cumulative, Replay, EWC, OnlineEWC, SI, LwF, AGEM, DER, DERPP, ERACE, MAS, GDumb)
 }
 
 

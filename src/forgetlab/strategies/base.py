@@ -20,8 +20,9 @@ Order of the calls (:func:`forgetlab.engines.continual.train_continual`):
 
    a. ``extend_batch(state, index)`` -> the indices to train on (e.g. replayed samples
       appended);
-   b. forward pass; data loss (squared error or masked cross-entropy, mean over the
-      extended minibatch) and its derivative with respect to the outputs;
+   b. forward pass; data loss and its derivative with respect to the outputs: the
+      strategy's ``data_loss(state, batch, output)`` if it gives one (DER, ER-ACE), else the
+      squared error or masked cross-entropy, mean over the extended minibatch;
       ``output_term(state, batch, output)`` adds a loss on the outputs and its derivative
       (e.g. LwF's distillation); backward pass; scikit-learn's weight penalty;
    c. ``penalty(state, params)`` adds a loss and its gradient (EWC, SI);
@@ -299,6 +300,17 @@ class Strategy:
     def extend_batch(self, state: Any, index: np.ndarray) -> np.ndarray:
         """The global indices (R, m') to train on, given the minibatch's (R, m) (default: unchanged)."""
         return index
+
+    def data_loss(self, state: Any, batch: Minibatch, output: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor] | None:
+        """The data loss on the outputs (R, m', C) in place of the trainer's: ``(loss (R,), d loss / d output)``.
+
+        None (the default) keeps the trainer's: the squared error or the cross-entropy
+        over ``batch.mask``, mean over the extended minibatch
+        (:func:`~forgetlab.numerics.mlp.output_loss`). A strategy whose appended samples
+        are not plain training samples (DER's stored logits) or that masks them differently
+        (ER-ACE) returns its own.
+        """
+        return None
 
     def output_term(
         self, state: Any, batch: Minibatch, output: torch.Tensor
