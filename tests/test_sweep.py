@@ -106,12 +106,26 @@ def test_resume_completes_what_a_killed_run_left_and_removes_its_leftovers(tmp_p
     assert len(load(out, "predictions")) == len(uninterrupted.predictions)
 
 
+#: ``forgetlab ...`` with every batch a second longer (the numbers are the same).
+SLOW_BATCHES = """
+import sys, time
+import forgetlab.sweep
+from forgetlab.cli import main
+
+train = forgetlab.sweep.train
+forgetlab.sweep.train = lambda sweep, batch: (time.sleep(1.0), train(sweep, batch))[1]
+sys.exit(main(sys.argv[1:]))
+"""
+
+
 def test_a_sweep_killed_with_sigkill_resumes_to_exactly_the_uninterrupted_table(tmp_path, uninterrupted):
     config = tmp_path / "sweep.toml"
     config.write_text(CONFIG)
     out = tmp_path / "out"
     command = [sys.executable, "-m", "forgetlab.cli", "run", str(config), "--out", str(out), "--jobs", "1"]
-    process = subprocess.Popen([*command, "--no-progress"], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    # the first run is slowed down, each batch by a second, so the kill lands mid-sweep even on a busy machine
+    slowed = [sys.executable, "-c", SLOW_BATCHES, *command[3:]]
+    process = subprocess.Popen([*slowed, "--no-progress"], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     deadline = time.monotonic() + 120
     while len(part_files(out, "results")) < 3 and process.poll() is None and time.monotonic() < deadline:
         time.sleep(0.01)
