@@ -46,13 +46,17 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
+import numpy as np
+
+from forgetlab.errors import invalid
 from forgetlab.numerics.spec import MLPSpec
 
 if TYPE_CHECKING:
     from forgetlab.experiment import Experiment
     from forgetlab.results import RunResult
+    from forgetlab.tasks import Stream
 
-__all__ = ["Engine", "estimate_run_bytes"]
+__all__ = ["Engine", "check_float32_range", "estimate_run_bytes"]
 
 
 @runtime_checkable
@@ -118,3 +122,16 @@ def estimate_run_bytes(experiment: Experiment) -> int:
     n_epochs = max(schedule.n_epochs_for(len(stream)) for schedule in experiment.schedules)
     results = 3 * 8 * n_epochs * len(stream) + 3 * 8 * sum(len(task.y_test) for task in stream.tasks)
     return int(model + results)
+
+
+def check_float32_range(stream: Stream) -> None:
+    """Raise InvalidParameterError unless every input and target fits float32's range."""
+    limit = float(np.finfo(np.float32).max)
+    for task in stream.tasks:
+        for array in (task.x_train, task.y_train, task.x_test, task.y_test):
+            largest = float(np.max(np.abs(array))) if np.size(array) else 0.0
+            if largest > limit:
+                allowed = (
+                    f"float64 for values beyond float32's range (|value| up to {largest:.3g} in task {task.name!r})"
+                )
+                raise invalid("dtype", None, allowed, "float32")

@@ -48,7 +48,7 @@ import numpy as np
 from sklearn.neural_network import MLPRegressor
 from threadpoolctl import threadpool_limits
 
-from forgetlab.engines.base import estimate_run_bytes
+from forgetlab.engines.base import check_float32_range, estimate_run_bytes
 from forgetlab.errors import invalid
 from forgetlab.metrics import r2_score
 from forgetlab.numerics import compiled_mlp
@@ -81,17 +81,6 @@ def check_estimator(estimator: object) -> None:
         raise invalid("solver", "the compiled engine", "'lbfgs'", estimator.solver)
     if estimator.loss != "squared_error":
         raise invalid("loss", "the compiled engine", "'squared_error'", estimator.loss)
-
-
-def _check_float32_range(stream: Stream) -> None:
-    """Raise InvalidParameterError unless every input and target fits float32's range."""
-    limit = float(np.finfo(np.float32).max)
-    for task in stream.tasks:
-        for array in (task.x_train, task.y_train, task.x_test, task.y_test):
-            largest = float(np.max(np.abs(array))) if np.size(array) else 0.0
-            if largest > limit:
-                allowed = f"float64 for values beyond float32's range (|value| up to {largest:.3g} in {task.name!r})"
-                raise invalid("dtype", None, allowed, "float32")
 
 
 def ensure_compiled(dtype: str) -> None:
@@ -203,7 +192,7 @@ class CompiledEngine:
             raise invalid("stream", "the compiled engine", "a regression stream", experiment.stream.kind)
         check_estimator(experiment.estimator)
         if experiment.dtype == "float32":
-            _check_float32_range(experiment.stream)
+            check_float32_range(experiment.stream)
 
     def run_bytes(self, experiment: Experiment) -> int:
         """:func:`~forgetlab.engines.base.estimate_run_bytes`."""

@@ -40,7 +40,7 @@ import torch
 from sklearn.neural_network import MLPRegressor
 
 from forgetlab.engines import continual
-from forgetlab.engines.base import estimate_run_bytes
+from forgetlab.engines.base import check_float32_range, estimate_run_bytes
 from forgetlab.errors import invalid
 from forgetlab.metrics import r2_score
 from forgetlab.numerics import lbfgs, sgd
@@ -52,7 +52,7 @@ from forgetlab.tasks import Stream
 if TYPE_CHECKING:
     from forgetlab.experiment import Experiment
 
-__all__ = ["ENGINE", "SOLVERS", "TorchEngine", "check_estimator", "check_float32_range", "train_batch"]
+__all__ = ["ENGINE", "SOLVERS", "TorchEngine", "check_estimator", "train_batch"]
 
 #: The ``MLPRegressor`` solvers this engine implements: L-BFGS and the stochastic optimisers.
 SOLVERS = ("lbfgs", *sgd.OPTIMIZERS)
@@ -244,19 +244,6 @@ def train_batch(
         )
         for r, seed in enumerate(seeds)
     ]
-
-
-def check_float32_range(stream: Stream) -> None:
-    """Raise InvalidParameterError unless every input and target fits float32's range."""
-    limit = float(np.finfo(np.float32).max)
-    for task in stream.tasks:
-        for array in (task.x_train, task.y_train, task.x_test, task.y_test):
-            largest = float(np.max(np.abs(array))) if np.size(array) else 0.0
-            if largest > limit:
-                allowed = (
-                    f"float64 for values beyond float32's range (|value| up to {largest:.3g} in task {task.name!r})"
-                )
-                raise invalid("dtype", None, allowed, "float32")
 
 
 class TorchEngine:
