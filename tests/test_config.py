@@ -150,8 +150,14 @@ def test_evaluation_every_keeps_fewer_epochs():
         (("seeds = [0, 1]", ""), "config: missing key 'seeds' (required: seeds, stream, model, schedules)"),
         (("seeds = [0, 1]", "seeds = [0, 0]"), "config: seeds: The 'seeds' parameter must be a non-empty list"),
         (("seeds = [0, 1]", 'seeds = "ten"'), "config: seeds: The 'seeds' parameter must be seeds like 42"),
-        (("seeds = [0, 1]", "seeds = [0, 1]\nthreads = 'two'"), "config: threads: must be an int; got 'two'"),
-        (("seeds = [0, 1]", "seeds = [0, 1]\nengine = 'jax'"), "config: The 'engine' parameter must be one of auto"),
+        (
+            ("seeds = [0, 1]", "seeds = [0, 1]\nthreads = 'two'"),
+            "config: threads: The 'threads' parameter must be an int >= 1; got 'two'.",
+        ),
+        (
+            ("seeds = [0, 1]", "seeds = [0, 1]\nengine = 'jax'"),
+            "config: engine: The 'engine' parameter must be one of auto",
+        ),
         (('kind = "seasons"', 'kind = "season"'), "config: stream.kind: must be one of seasons, split_digits,"),
         (('kind = "seasons"', 'kind = "seasons"\nname = ["summer"]'), "config: stream (seasons): unknown key 'name'"),
         (('kind = "seasons"', 'kind = "seasons"\nnames = ["summer", "july"]'), "'seasons' parameter must be a list"),
@@ -205,6 +211,68 @@ def test_an_impossible_grid_is_one_line_naming_the_key(grid, message):
         parse_config(small(grid=f"[grid]\n{grid}\n"))
     assert message in str(error.value)
     assert "\n" not in str(error.value)
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        (
+            "[evaluation]\nevery = 0\n",
+            "config: evaluation.every: The 'record_every' parameter must be an int >= 1; got 0.",
+        ),
+        ('[grid]\n"threads" = [1, 0]\n', "config: grid point threads=0: The 'threads' parameter must be an int >= 1"),
+        ('[grid]\n"model.alpha" = [0.1, 0.2]\n', "config: seeds: The 'seeds' parameter must be a non-empty list"),
+        ('[grid]\n"optimizer.max_iter" = [5, -5]\n', "config: grid point optimizer.max_iter=-5: The 'estimator'"),
+        ('[[schedules]]\nname = "interspersed"\nk = 500\n', "config: schedules[2]: The 'k' parameter of Interspersed"),
+        (
+            '[[strategies]]\nname = "naive"\n[[strategies]]\nname = "replay"\nbuffer_size = 10000\n',
+            "config: strategies[1]: The 'buffer_size' parameter of Replay must be at most the stream's 137",
+        ),
+    ],
+)
+def test_a_value_the_constructors_refuse_is_named_by_its_config_key(extra, message):
+    """Values are checked once, by the constructors; the config names the key or the item they came from."""
+    config = small(extra=extra)
+    if "seeds" in message:
+        config = config.replace("seeds = [0, 1]", "seeds = [3, 3]")
+    with pytest.raises(InvalidParameterError) as error:
+        parse_config(config)
+    assert message in str(error.value)
+    assert "\n" not in str(error.value)
+
+
+def test_the_config_leaves_values_to_the_constructors_which_check_each_once_per_grid_point(monkeypatch):
+    """config.py checks no value itself; Experiment checks each schedule, strategy and estimator once.
+
+    (The engines may check again what they are given: that is theirs, not the config's.)
+    """
+    import sys
+
+    from forgetlab import experiment
+    from forgetlab.schedules import Schedule
+    from forgetlab.strategies import Strategy
+
+    calls = []
+
+    def counted(function, name):
+        def wrapper(*args, **kwargs):
+            caller = sys._getframe(1)
+            while caller.f_code.co_name == "validate" and "schedules.py" in caller.f_code.co_filename:
+                caller = caller.f_back  # a subclass's validate ending in its base's
+            calls.append((caller.f_globals["__name__"], name(args[0])))
+            return function(*args, **kwargs)
+
+        return wrapper
+
+    for owner in (Schedule, Strategy):
+        monkeypatch.setattr(owner, "validate", counted(owner.validate, lambda item: type(item).__name__))
+    estimator = counted(experiment.check_estimator_params, lambda _: "estimator")
+    monkeypatch.setattr(experiment, "check_estimator_params", estimator)
+    config = small(strategies='[[strategies]]\nname = "ewc"\n[grid]\n"model.alpha" = [0.1, 0.2]\n')
+    parse_config(config.replace('name = "lbfgs"', 'name = "adam"'))
+    assert not [name for module, name in calls if module == "forgetlab.config"]
+    checked = sorted(name for module, name in calls if module == "forgetlab.experiment")
+    assert checked == sorted(["estimator", "Sequential", "Interspersed", "EWC"] * 2)
 
 
 def test_a_huge_grid_is_refused_before_anything_is_built():

@@ -23,7 +23,7 @@ def make_from_registry(
     >>> make_from_registry({"step": Step}, "step", {"size": 3}, field="kind", allowed="step")
     Step(size=3)
     """
-    if name not in registry:
+    if not isinstance(name, str) or name not in registry:
         raise invalid(field, None, allowed, name)
     cls = registry[name]
     known = [f.name for f in fields(cls)]

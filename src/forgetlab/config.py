@@ -36,6 +36,13 @@ combination, named in the results' ``variant`` column (``model.alpha=0.01``).
 Every error is one line that names the file, the key and what is allowed, and nothing
 is trained or written before the whole config (every grid point) has been checked.
 
+Each input is validated once: this module checks the config's structure (known keys,
+with the nearest one suggested; tables where tables belong; the three forms of
+``seeds``; the grid) and builds the objects; their constructors check the values (the
+stream functions, :class:`~forgetlab.experiment.Experiment` for the estimator, the
+seeds, the engine settings and every schedule and strategy against the stream). Their
+errors are prefixed here with the file and the key they came from.
+
 Examples
 --------
 >>> sweep = parse_config('''
@@ -79,7 +86,7 @@ from sklearn.linear_model import SGDClassifier, SGDRegressor
 from sklearn.neural_network import MLPClassifier, MLPRegressor
 
 from forgetlab.errors import ForgetlabError, InvalidParameterError
-from forgetlab.experiment import Experiment, check_estimator_params, check_seeds, parse_seeds
+from forgetlab.experiment import Experiment, parse_seeds
 from forgetlab.schedules import SCHEDULES, make_schedule
 from forgetlab.sweep import Sweep, Variant
 from forgetlab.tasks import Stream, friedman_drift, permuted_digits, rotated_digits, seasons, split_digits
@@ -121,12 +128,14 @@ OPTIMIZER_SETTINGS = (
 #: The most runs a config may describe (a larger grid is a mistake, not a plan).
 MAX_RUNS = 1_000_000
 
+#: The top-level keys, with the TOML type of those whose type is the config's business
+#: (None: the constructor checks the value).
 TOP_LEVEL = {
     "description": str,
     "seeds": None,
-    "engine": str,
-    "dtype": str,
-    "threads": int,
+    "engine": None,
+    "dtype": None,
+    "threads": None,
     "stream": dict,
     "model": dict,
     "optimizer": dict,
@@ -138,7 +147,21 @@ TOP_LEVEL = {
 REQUIRED = ("seeds", "stream", "model", "schedules")
 VARIANT_SECTIONS = ("stream", "model", "optimizer")
 VARIANT_TOP_LEVEL = ("engine", "dtype", "threads")
-TYPE_NAMES = {str: "a string", int: "an int", dict: "a table", list: "an array of tables"}
+TYPE_NAMES = {str: "a string", dict: "a table", list: "an array of tables"}
+
+#: The config keys an :class:`Experiment` parameter comes from, to name them in its
+#: errors (the first is shown; a grid point over any of them is named instead).
+EXPERIMENT_KEYS = {
+    "seeds": ("seeds",),
+    "engine": ("engine",),
+    "dtype": ("dtype",),
+    "threads": ("threads",),
+    "record_every": ("evaluation.every",),
+    "estimator": ("model", "optimizer"),
+    "hidden_layer_sizes": ("model", "optimizer"),
+    "schedules": ("schedules",),
+    "strategies": ("strategies",),
+}
 
 
 def load_config(path: str | os.PathLike) -> Sweep:
@@ -206,7 +229,7 @@ def build_sweep(data: Mapping, *, source: str = "config") -> Sweep:
         if key not in data:
             raise _fail(source, "", f"missing key {key!r} (required: {', '.join(REQUIRED)})")
     for key, kind in TOP_LEVEL.items():
-        if kind is not None and key in data and not _is(data[key], kind):
+        if kind is not None and key in data and not isinstance(data[key], kind):
             raise _fail(source, key, f"must be {TYPE_NAMES[kind]}; got {data[key]!r}")
     seeds = _seeds(data["seeds"], source)
     grid = _grid(data.get("grid", {}), data, source)
@@ -235,25 +258,22 @@ def build_sweep(data: Mapping, *, source: str = "config") -> Sweep:
         stream_key = repr(sorted(point["stream"].items())) if isinstance(point["stream"], Mapping) else ""
         if stream_key not in streams:
             streams[stream_key] = _stream(point["stream"], source)
-        experiment = _experiment(point, grid, seeds, streams[stream_key], source, where)
+        experiment = _experiment(point, grid, seeds, streams[stream_key], source, settings, where)
         variants.append(Variant(name=name, settings=settings, experiment=experiment))
     return Sweep(variants=variants, config=dict(data))
 
 
-def _is(value: object, kind: type) -> bool:
-    return isinstance(value, kind) and not (kind is int and isinstance(value, bool))
-
-
-def _seeds(value: object, source: str) -> tuple[int, ...]:
-    try:
-        if isinstance(value, str):
+def _seeds(value: object, source: str) -> Sequence[int]:
+    """The seeds from any of their three TOML forms; :class:`Experiment` checks their values."""
+    if isinstance(value, str):
+        try:
             return parse_seeds(value)
-        if isinstance(value, int) and not isinstance(value, bool):
-            return check_seeds([value])
-        if isinstance(value, list):
-            return check_seeds(value)
-    except InvalidParameterError as error:
-        raise _fail(source, "seeds", str(error)) from None
+        except InvalidParameterError as error:
+            raise _fail(source, "seeds", str(error)) from None
+    if isinstance(value, int) and not isinstance(value, bool):
+        return [value]
+    if isinstance(value, list):
+        return value
     raise _fail(source, "seeds", f'must be an int, an array of ints or a range like "0-15"; got {value!r}')
 
 
@@ -375,7 +395,8 @@ def _stream(table: Mapping, source: str) -> Stream:
         raise _fail(source, f"stream ({kind})", str(error)) from None
 
 
-def _model(point: Mapping, source: str, where: str) -> BaseEstimator:
+def _model(point: Mapping, source: str) -> BaseEstimator:
+    """The estimator the ``[model]`` and ``[optimizer]`` tables name (its values are :class:`Experiment`'s to check)."""
     table = point["model"]
     if "class" not in table:
         raise _fail(source, "model", f"missing key 'class' (one of {', '.join(MODELS)})")
@@ -398,13 +419,7 @@ def _model(point: Mapping, source: str, where: str) -> BaseEstimator:
             if param in params:
                 raise _fail(source, f"optimizer.{key}", f"is also set in [model] as {param!r}; set it once")
             params[param] = value
-    params = _plain_settings(params)
-    estimator.set_params(**params)
-    try:
-        check_estimator_params(estimator)
-    except InvalidParameterError as error:
-        raise _fail(source, where or "model", str(error)) from None
-    return estimator
+    return estimator.set_params(**_plain_settings(params))
 
 
 def _expanded(
@@ -435,27 +450,27 @@ def _expanded(
 
 
 def _experiment(
-    point: Mapping, grid: Mapping[str, list], seeds: Sequence[int], stream: Stream, source: str, where: str
+    point: Mapping,
+    grid: Mapping[str, list],
+    seeds: Sequence[int],
+    stream: Stream,
+    source: str,
+    variant: Mapping[str, object],
+    where: str,
 ) -> Experiment:
+    """The experiment of one grid point (``variant``: its settings, ``where``: its name in errors).
+
+    Its values are checked by :class:`Experiment`; an error is prefixed with where it came from (:func:`_where`).
+    """
     if not isinstance(point["model"], Mapping):
         raise _fail(source, "model", f"must be a table; got {point['model']!r}")
     if not isinstance(point.get("optimizer", {}), Mapping):
         raise _fail(source, "optimizer", f"must be a table; got {point['optimizer']!r}")
-    estimator = _model(point, source, where)
+    estimator = _model(point, source)
     schedules = _expanded(point, grid, "schedules", make_schedule, source)
     strategies = _expanded(point, grid, "strategies", _make_strategy, source)
     if not schedules:
         raise _fail(source, "schedules", "must hold at least one [[schedules]] table")
-    for schedule, label in schedules:
-        try:
-            schedule.validate(stream.train_sizes, stream.task_names)
-        except InvalidParameterError as error:
-            raise _fail(source, label, str(error)) from None
-    for strategy, label in strategies:
-        try:
-            strategy.validate(stream)
-        except InvalidParameterError as error:
-            raise _fail(source, label, str(error)) from None
     evaluation = point.get("evaluation", {})
     _check_keys(evaluation, ["every"], source, "evaluation")
     settings = {key: point[key] for key in ("engine", "dtype", "threads") if key in point}
@@ -470,4 +485,24 @@ def _experiment(
             **settings,
         )
     except InvalidParameterError as error:
-        raise _fail(source, where, str(error)) from None
+        labels = {"schedules": [label for _, label in schedules], "strategies": [label for _, label in strategies]}
+        raise _fail(source, _where(error, labels, variant, where), str(error)) from None
+
+
+def _where(
+    error: InvalidParameterError, labels: Mapping[str, list[str]], variant: Mapping[str, object], point: str
+) -> str:
+    """Where in the config an :class:`Experiment` error comes from.
+
+    The item it names (``schedules[1] with k=80``), else the grid ``point`` when the grid
+    varies the key, else the key (``seeds``, ``model``, ``evaluation.every``), else the
+    grid point or nothing.
+    """
+    if error.item is not None:
+        section, index = error.item
+        return labels[section][index]
+    keys = EXPERIMENT_KEYS.get(error.parameter or "")
+    if keys is None:
+        return point
+    varied = any(name == key or name.startswith(f"{key}.") for name in variant for key in keys)
+    return point if varied else keys[0]
