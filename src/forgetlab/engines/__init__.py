@@ -20,8 +20,7 @@ from typing import TYPE_CHECKING
 from forgetlab.errors import InvalidParameterError, invalid
 
 if TYPE_CHECKING:
-    from forgetlab.engines.base import Engine
-    from forgetlab.experiment import Experiment
+    from forgetlab.engines.base import Engine, Spec
 
 __all__ = ["AUTO", "ENGINES", "engine_choices", "get_engine", "resolve_engine"]
 
@@ -67,7 +66,7 @@ def get_engine(name: str) -> Engine:
     return importlib.import_module(entry).ENGINE if isinstance(entry, str) else entry
 
 
-def resolve_engine(experiment: Experiment) -> Engine:
+def resolve_engine(experiment: Spec) -> Engine:
     """The engine that trains ``experiment``: the one it names, or for ``"auto"`` the first that can.
 
     Raises

@@ -44,7 +44,7 @@ A minimal engine, here one that predicts every task's training mean (the
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 import numpy as np
 
@@ -52,11 +52,43 @@ from forgetlab.errors import invalid
 from forgetlab.numerics.spec import MLPSpec
 
 if TYPE_CHECKING:
-    from forgetlab.experiment import Experiment
     from forgetlab.results import RunResult
+    from forgetlab.schedules import Schedule
+    from forgetlab.strategies import Strategy
     from forgetlab.tasks import Stream
 
-__all__ = ["Engine", "check_float32_range", "estimate_run_bytes"]
+__all__ = ["Engine", "Spec", "check_float32_range", "estimate_run_bytes"]
+
+
+class Spec(Protocol):
+    """What an engine reads of the experiment it trains (:class:`forgetlab.experiment.Experiment` is one).
+
+    Declared here, beside the engines, so that they depend on this interface and not on
+    the experiment module above them.
+    """
+
+    stream: Stream
+    estimator: Any
+    schedules: Sequence[Schedule]
+    strategies: Sequence[Strategy]
+    engine: str
+    dtype: str
+
+    @property
+    def n_threads(self) -> int:
+        """Threads per run."""
+
+    @property
+    def continual_request(self) -> bool:
+        """Whether the runs need a continual trainer (strategies, or classification off the sklearn engine)."""
+
+    @property
+    def continual(self) -> bool:
+        """Whether the runs train under strategies."""
+
+    @property
+    def trained_strategies(self) -> tuple[Strategy, ...]:
+        """The strategies a continual trainer trains, ``Naive`` alone when none is given."""
 
 
 @runtime_checkable
@@ -71,20 +103,20 @@ class Engine(Protocol):
 
     name: str
 
-    def check(self, experiment: Experiment) -> None:
+    def check(self, experiment: Spec) -> None:
         """Raise :class:`~forgetlab.errors.InvalidParameterError` (one line: why not) unless
         this engine can train ``experiment``.
 
         Called once, when the experiment is built; ``train`` may then trust it.
         """
 
-    def run_bytes(self, experiment: Experiment) -> int:
+    def run_bytes(self, experiment: Spec) -> int:
         """An estimate of the memory one run (one strategy, one seed) takes while it trains, in bytes."""
 
-    def max_seeds_per_batch(self, experiment: Experiment) -> int | None:
+    def max_seeds_per_batch(self, experiment: Spec) -> int | None:
         """The most seeds this engine trains in one call of :meth:`train`; None: as many as fit the memory budget."""
 
-    def train(self, experiment: Experiment, schedule: int, seeds: Sequence[int]) -> list[RunResult]:
+    def train(self, experiment: Spec, schedule: int, seeds: Sequence[int]) -> list[RunResult]:
         """Train every strategy of schedule ``experiment.schedules[schedule]`` for ``seeds``, in this process.
 
         Returns one :class:`~forgetlab.results.RunResult` per run, strategies outer and
@@ -93,7 +125,7 @@ class Engine(Protocol):
         """
 
 
-def estimate_run_bytes(experiment: Experiment) -> int:
+def estimate_run_bytes(experiment: Spec) -> int:
     """An estimate of the memory one run of ``experiment`` takes in a batch, in bytes.
 
     For an MLP (:class:`~forgetlab.numerics.spec.MLPSpec`): 32 vectors of the

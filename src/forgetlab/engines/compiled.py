@@ -59,7 +59,7 @@ from forgetlab.schedules import Schedule
 from forgetlab.tasks import Stream
 
 if TYPE_CHECKING:
-    from forgetlab.experiment import Experiment
+    from forgetlab.engines.base import Spec
 
 __all__ = ["ENGINE", "SEEDS_PER_BATCH", "CompiledEngine", "check_estimator", "ensure_compiled", "train_run"]
 
@@ -183,7 +183,7 @@ class CompiledEngine:
 
     name = "compiled"
 
-    def check(self, experiment: Experiment) -> None:
+    def check(self, experiment: Spec) -> None:
         """Raise InvalidParameterError unless this engine can train ``experiment``."""
         if experiment.strategies:
             names = ", ".join(type(strategy).__name__ for strategy in experiment.strategies)
@@ -194,15 +194,15 @@ class CompiledEngine:
         if experiment.dtype == "float32":
             check_float32_range(experiment.stream)
 
-    def run_bytes(self, experiment: Experiment) -> int:
+    def run_bytes(self, experiment: Spec) -> int:
         """:func:`~forgetlab.engines.base.estimate_run_bytes`."""
         return estimate_run_bytes(experiment)
 
-    def max_seeds_per_batch(self, experiment: Experiment) -> int:
+    def max_seeds_per_batch(self, experiment: Spec) -> int:
         """:data:`SEEDS_PER_BATCH`: runs are computed one by one, so small batches spread them over the processes."""
         return SEEDS_PER_BATCH
 
-    def train(self, experiment: Experiment, schedule: int, seeds: Sequence[int]) -> list[RunResult]:
+    def train(self, experiment: Spec, schedule: int, seeds: Sequence[int]) -> list[RunResult]:
         """One run per seed, each alone, with ``experiment.n_threads`` BLAS threads."""
         ensure_compiled(experiment.dtype)  # loads the BLAS of np.dot, so that the limit below reaches it
         plan, stream = experiment.schedules[schedule], experiment.stream

@@ -67,7 +67,7 @@ from forgetlab.strategies.base import Context, Minibatch, Phase, Strategy, check
 from forgetlab.tasks import Stream
 
 if TYPE_CHECKING:
-    from forgetlab.experiment import Experiment
+    from forgetlab.engines.base import Spec
 
 __all__ = [
     "ContinualResult",
@@ -440,7 +440,7 @@ def train_settings(estimator: MLPRegressor | MLPClassifier, stream: Stream) -> d
     }
 
 
-def check_experiment(experiment: Experiment) -> None:
+def check_experiment(experiment: Spec) -> None:
     """Raise InvalidParameterError unless this trainer can train ``experiment``'s model and strategies.
 
     The estimator must describe a model it knows (:func:`check_estimator`); the strategies

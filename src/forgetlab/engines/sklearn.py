@@ -34,7 +34,7 @@ from forgetlab.schedules import Schedule
 from forgetlab.tasks import Stream
 
 if TYPE_CHECKING:
-    from forgetlab.experiment import Experiment
+    from forgetlab.engines.base import Spec
 
 __all__ = ["ENGINE", "SklearnEngine", "check_estimator", "train_run", "tutorial_model"]
 
@@ -180,7 +180,7 @@ class SklearnEngine:
 
     name = "sklearn"
 
-    def check(self, experiment: Experiment) -> None:
+    def check(self, experiment: Spec) -> None:
         """Raise InvalidParameterError unless this engine can train ``experiment``."""
         if experiment.strategies:
             allowed = "torch or auto (strategies and classification need the torch engine)"
@@ -189,15 +189,15 @@ class SklearnEngine:
         if experiment.stream.kind == "classification" and not is_classifier(experiment.estimator):
             raise invalid("estimator", None, "a classifier for a classification stream", experiment.estimator)
 
-    def run_bytes(self, experiment: Experiment) -> int:
+    def run_bytes(self, experiment: Spec) -> int:
         """:func:`~forgetlab.engines.base.estimate_run_bytes`."""
         return estimate_run_bytes(experiment)
 
-    def max_seeds_per_batch(self, experiment: Experiment) -> int:
+    def max_seeds_per_batch(self, experiment: Spec) -> int:
         """1: scikit-learn trains one run at a time."""
         return 1
 
-    def train(self, experiment: Experiment, schedule: int, seeds: Sequence[int]) -> list[RunResult]:
+    def train(self, experiment: Spec, schedule: int, seeds: Sequence[int]) -> list[RunResult]:
         """One :func:`train_run` per seed, one after the other."""
         plan = experiment.schedules[schedule]
         return [

@@ -50,7 +50,7 @@ from forgetlab.schedules import Epoch, Schedule
 from forgetlab.tasks import Stream
 
 if TYPE_CHECKING:
-    from forgetlab.experiment import Experiment
+    from forgetlab.engines.base import Spec
 
 __all__ = ["ENGINE", "SOLVERS", "TorchEngine", "check_estimator", "train_batch"]
 
@@ -256,7 +256,7 @@ class TorchEngine:
 
     name = "torch"
 
-    def check(self, experiment: Experiment) -> None:
+    def check(self, experiment: Spec) -> None:
         """Raise InvalidParameterError unless this engine can train ``experiment``."""
         if experiment.continual_request:
             continual.check_experiment(experiment)
@@ -265,15 +265,15 @@ class TorchEngine:
         if experiment.dtype == "float32":
             check_float32_range(experiment.stream)
 
-    def run_bytes(self, experiment: Experiment) -> int:
+    def run_bytes(self, experiment: Spec) -> int:
         """:func:`~forgetlab.engines.base.estimate_run_bytes`."""
         return estimate_run_bytes(experiment)
 
-    def max_seeds_per_batch(self, experiment: Experiment) -> None:
+    def max_seeds_per_batch(self, experiment: Spec) -> None:
         """None: as many seeds as the memory budget holds."""
         return None
 
-    def train(self, experiment: Experiment, schedule: int, seeds: Sequence[int]) -> list[RunResult]:
+    def train(self, experiment: Spec, schedule: int, seeds: Sequence[int]) -> list[RunResult]:
         """One batch of ``seeds`` per strategy (or for the schedule alone), with ``experiment.n_threads`` threads."""
         plan, stream, seeds = experiment.schedules[schedule], experiment.stream, list(seeds)
         with torch_threads(experiment.n_threads):
