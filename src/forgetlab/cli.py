@@ -63,7 +63,9 @@ def _add_tutorial_command(commands: argparse._SubParsersAction) -> None:
         "the results, predictions, figures and the HTML report (report.html) into --out.",
     )
     tutorial.add_argument(
-        "--engine", default="auto", help="torch (batched; auto picks it), sklearn (the exact reference) or compiled (one run per core, numba)"
+        "--engine",
+        default="auto",
+        help="torch (batched; auto picks it), sklearn (the exact reference) or compiled (numba, one run per core)",
     )
     tutorial.add_argument("--dtype", default="float32", help="torch engine arithmetic: float32 or float64")
     tutorial.add_argument("--seeds", default="42", help="seeds: 42 (the tutorial), 0-15, 1,2,3 (default: 42)")
