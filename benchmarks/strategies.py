@@ -27,9 +27,26 @@ import numpy as np
 import torch
 
 from forgetlab.engines.continual import model_spec, train_continual
+from forgetlab.errors import InvalidParameterError
 from forgetlab.metrics import average_score, backward_transfer, forgetting, score_matrix
 from forgetlab.schedules import Sequential
-from forgetlab.strategies import AGEM, EWC, SI, Cumulative, Joint, LwF, Naive, OnlineEWC, Replay, Strategy
+from forgetlab.strategies import (
+    AGEM,
+    DER,
+    DERPP,
+    ERACE,
+    EWC,
+    MAS,
+    SI,
+    Cumulative,
+    GDumb,
+    Joint,
+    LwF,
+    Naive,
+    OnlineEWC,
+    Replay,
+    Strategy,
+)
 from forgetlab.tasks import Stream, rotated_digits, seasons, split_digits
 
 STRATEGIES: list[Strategy] = [
@@ -41,6 +58,11 @@ STRATEGIES: list[Strategy] = [
     AGEM(),
     Replay(buffer_size=200),
     Replay(buffer_size=200, buffer="class_balanced"),
+    MAS(),
+    DER(buffer_size=200),
+    DERPP(buffer_size=200),
+    ERACE(buffer_size=200),
+    GDumb(memory_size=200),
     Cumulative(),
     Joint(),
 ]
@@ -48,7 +70,7 @@ STRATEGIES: list[Strategy] = [
 
 def label(strategy: Strategy) -> str:
     """A short name: the strategy's, with the buffer for replay."""
-    return f"replay ({strategy.buffer})" if isinstance(strategy, Replay) else strategy.name
+    return f"replay ({strategy.buffer})" if type(strategy) is Replay else strategy.name
 
 
 def measure(stream: Stream, hidden: tuple[int, ...], epochs: int, seeds: list[int], **options) -> None:
@@ -65,7 +87,9 @@ def measure(stream: Stream, hidden: tuple[int, ...], epochs: int, seeds: list[in
     )
     naive_seconds = None
     for strategy in STRATEGIES:
-        if isinstance(strategy, Replay) and strategy.buffer == "class_balanced" and stream.kind != "classification":
+        try:
+            strategy.validate(stream)
+        except InvalidParameterError:  # e.g. a class-balanced memory, ER-ACE or GDumb on a regression stream
             continue
         start = time.perf_counter()
         results = train_continual(spec, stream, schedule, strategy, seeds, **options)

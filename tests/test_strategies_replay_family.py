@@ -426,6 +426,18 @@ def test_greedy_memory_balances_classes_and_holds_each_sample_once():
     assert counts.tolist() == memory.counts
 
 
+@pytest.mark.parametrize("scenario", ["domain", "task", "class"])
+def test_gdumb_gives_every_task_its_share_even_where_tasks_reuse_labels(scenario):
+    context = digits_context(scenario, n_tasks=3, seeds=(0,))
+    strategy = GDumb(memory_size=60)
+    state = strategy.start(context)
+    for t in range(3):
+        strategy.observe(state, np.arange(context.offsets[t], context.offsets[t + 1])[None])
+    held = state.memories[0].contents
+    assert np.bincount(context.task[held], minlength=3).tolist() == [20, 20, 20]
+    assert np.bincount(context.labels[held]).max() == (30 if scenario == "domain" else 10)
+
+
 def test_gdumb_scores_the_model_trained_on_its_memory_alone():
     stream = split_digits("class", n_tasks=3)
     spec = model_spec(stream, (16,))

@@ -15,7 +15,7 @@ from forgetlab.strategies.base import Context, Minibatch, Phase, Strategy, check
 from forgetlab.tasks import Stream
 from forgetlab.validation import Constraint, Interval
 
-__all__ = ["GDumb", "GDumbState", "GreedyMemory", "train_on_memory"]
+__all__ = ["GDumb", "GDumbState", "GreedyMemory", "class_keys", "train_on_memory"]
 
 #: The ``purpose`` of GDumb's RNG (:func:`~forgetlab.strategies.base.run_rng`): evictions, initialisations, shuffles.
 GDUMB_RNG = 5
@@ -38,7 +38,7 @@ class GreedyMemory:
     rng : numpy.random.RandomState
         The run's RNG (evictions).
     n_classes : int
-        Labels are in ``[0, n_classes)``.
+        Labels (the classes balanced, e.g. :func:`class_keys`) are in ``[0, n_classes)``.
     n_samples : int
         Global indices are in ``[0, n_samples)``.
 
@@ -92,6 +92,27 @@ class GreedyMemory:
                 self.held[self.items[slot]] = False
                 self.counts[victim_class] -= 1
                 self._store(slot, item, label)
+
+
+def class_keys(context: Context) -> np.ndarray:
+    """The class GDumb balances every training sample under: its (task, label) pair, ``task * C + label``.
+
+    In class-incremental streams every task brings its own labels, so these are the labels
+    themselves (renamed); in task- and domain-incremental streams, whose tasks reuse the
+    same labels (rotated digits, the two units of domain-IL split digits), a task's classes
+    are balanced apart from the earlier tasks', so that each new task gets its share of the
+    memory instead of none.
+
+    Examples
+    --------
+    >>> from forgetlab.engines.continual import model_spec
+    >>> from forgetlab.tasks import split_digits
+    >>> stream = split_digits("domain", n_tasks=2)
+    >>> context = Context.build(model_spec(stream, (4,)), stream, [0], torch.float32)
+    >>> sorted(set(class_keys(context).tolist()))
+    [0, 1, 2, 3]
+    """
+    return context.task * context.stream.n_classes + context.labels
 
 
 def train_on_memory(
@@ -160,7 +181,8 @@ class GDumb(Strategy):
     """GDumb: greedily keep a class-balanced memory; at each phase end, train a fresh model on it alone.
 
     The stream is only sampled: each run's stream samples are offered to its greedy
-    class-balanced memory (:class:`GreedyMemory`) and the trainer's steps do not move the
+    class-balanced memory (:class:`GreedyMemory`; a class is a (task, label) pair,
+    :func:`class_keys`) and the trainer's steps do not move the
     parameters (their gradient is replaced by zero). When a phase ends the model is
     re-initialised (Glorot-uniform as scikit-learn, from a seed drawn with the run's RNG)
     and trained from scratch on the memory alone (:func:`train_on_memory`), and those
@@ -218,7 +240,7 @@ class GDumb(Strategy):
 
     def start(self, context: Context) -> GDumbState:
         rngs = [run_rng(seed, GDUMB_RNG) for seed in context.seeds]
-        sizes = {"n_classes": context.stream.n_classes, "n_samples": len(context.task)}
+        sizes = {"n_classes": len(context.stream) * context.stream.n_classes, "n_samples": len(context.task)}
         return GDumbState(
             context=context, memories=[GreedyMemory(self.memory_size, rng, **sizes) for rng in rngs], rngs=rngs
         )
@@ -230,9 +252,10 @@ class GDumb(Strategy):
         return torch.zeros_like(grad)
 
     def observe(self, state: GDumbState, index: np.ndarray) -> None:
-        labels = state.context.labels
+        """Offer the step's stream samples to every run's memory, each under its class (:func:`class_keys`)."""
+        keys = class_keys(state.context)
         for memory, items in zip(state.memories, index, strict=True):
-            memory.add(items, labels[items])
+            memory.add(items, keys[items])
 
     def end_phase(self, state: GDumbState, params: torch.Tensor, phase: Phase) -> None:
         """Train a fresh model per run on its memory alone; it replaces the run's parameters."""
