@@ -388,3 +388,84 @@ def test_a_refusal_pickles_with_its_fields():
         check(0, "k", "Alternating", Interval(int, 1, None))
     copy = pickle.loads(pickle.dumps(caught.value))
     assert str(copy) == str(caught.value) and (copy.parameter, copy.owner) == ("k", "Alternating")
+
+
+# --------------------------------------------------------------------------------------
+# Contract: every declared table names real parameters, accepts the defaults, and the
+# constructor refuses what the table refuses.
+
+
+def _tables():
+    """(what, table, parameters with their defaults) of every declared table."""
+    import dataclasses
+    import importlib
+    import inspect
+
+    from forgetlab import executors, experiment, stats
+    from forgetlab.schedules import SCHEDULES
+    from forgetlab.strategies import STRATEGIES
+
+    def fields(cls):
+        return {f.name: f.default for f in dataclasses.fields(cls)}
+
+    def parameters(function):
+        return {name: p.default for name, p in inspect.signature(function).parameters.items()}
+
+    for registry in (SCHEDULES, STRATEGIES):
+        for cls in registry.values():
+            yield cls.__name__, cls.constraints, fields(cls)
+    yield "Experiment", experiment.Experiment.constraints, fields(experiment.Experiment)
+    for stem in ("digits", "friedman", "seasons", "arrays"):  # forgetlab.tasks.seasons is also a function
+        module = importlib.import_module(f"forgetlab.tasks.{stem}")
+        for name, table in module.CONSTRAINTS.items():
+            yield name, table, parameters(getattr(module, name))
+    yield "executor", executors.CONSTRAINTS, parameters(executors.executor.__wrapped__)
+    yield "bootstrap_interval", stats.BOOTSTRAP_CONSTRAINTS, parameters(stats.bootstrap_interval)
+    yield "compare", stats.COMPARE_CONSTRAINTS, parameters(stats.compare)
+
+
+TABLES = list(_tables())
+
+
+@pytest.mark.parametrize(("what", "table", "parameters"), TABLES, ids=[t[0] for t in TABLES])
+def test_a_declared_table_names_parameters_and_accepts_their_defaults(what, table, parameters):
+    import dataclasses
+    import inspect
+
+    assert set(table) <= set(parameters), (
+        f"{what} declares constraints for no parameter: {set(table) - set(parameters)}"
+    )
+    for name, constraint in table.items():
+        default = parameters[name]
+        if default in (inspect.Parameter.empty, dataclasses.MISSING):
+            continue
+        if name == "seeds" and isinstance(default, tuple):
+            default = list(default)
+        assert constraint.is_satisfied_by(default), (what, name, default, constraint.describe())
+        assert "\n" not in constraint.describe()
+
+
+def _strategy_settings():
+    from forgetlab.strategies import STRATEGIES
+
+    return [(cls, name) for cls in STRATEGIES.values() for name in cls.constraints]
+
+
+STRATEGY_SETTINGS = _strategy_settings()
+ANY_VALUE = st.one_of(st.integers(-5, 300), st.floats(), st.booleans(), st.text(max_size=12), st.none(), OTHER)
+
+
+@pytest.mark.parametrize(("cls", "name"), STRATEGY_SETTINGS, ids=[f"{c.__name__}.{n}" for c, n in STRATEGY_SETTINGS])
+@given(data=st.data())
+def test_a_strategy_refuses_what_its_table_refuses_and_keeps_what_it_accepts(cls, name, data):
+    """The table is the specification here: values are drawn and sorted by it, the constructor is under test."""
+    constraint = cls.constraints[name]
+    value = data.draw(ANY_VALUE)
+    if constraint.is_satisfied_by(value):
+        assert getattr(cls(**{name: value}), name) is value
+    else:
+        with pytest.raises(InvalidParameterError) as caught:
+            cls(**{name: value})
+        assert str(caught.value) == (
+            f"The {name!r} parameter of {cls.__name__} must be {constraint.describe()}; got {value!r}."
+        )
