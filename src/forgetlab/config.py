@@ -90,6 +90,7 @@ from forgetlab.experiment import Experiment, parse_seeds
 from forgetlab.schedules import SCHEDULES, make_schedule
 from forgetlab.sweep import Sweep, Variant
 from forgetlab.tasks import Stream, friedman_drift, permuted_digits, rotated_digits, seasons, split_digits
+from forgetlab.validation import is_int
 
 __all__ = ["MAX_RUNS", "MODELS", "OPTIMIZER_SETTINGS", "STREAMS", "build_sweep", "load_config", "parse_config"]
 
@@ -270,7 +271,7 @@ def _seeds(value: object, source: str) -> Sequence[int]:
             return parse_seeds(value)
         except InvalidParameterError as error:
             raise _fail(source, "seeds", str(error)) from None
-    if isinstance(value, int) and not isinstance(value, bool):
+    if is_int(value):
         return [value]
     if isinstance(value, list):
         return value

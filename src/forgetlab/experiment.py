@@ -120,8 +120,9 @@ def check_estimator_params(estimator: object) -> None:
     try:
         validate()
     except ValueError as error:  # scikit-learn's InvalidParameterError is a ValueError
-        message = str(error).rstrip(".")
-        raise InvalidParameterError(f"The 'estimator' parameter must be a valid {owner}: {message}.") from None
+        reason = str(error).rstrip(".")
+        message = f"The 'estimator' parameter must be a valid {owner}: {reason}."
+        raise InvalidParameterError(message, parameter="estimator") from None
     hidden = getattr(estimator, "hidden_layer_sizes", None)
     if hidden is not None:  # scikit-learn checks the sizes only when fitting
         sizes = np.atleast_1d(np.asarray(hidden, dtype=object))
