@@ -11,13 +11,13 @@ import forgetlab.strategies
 from forgetlab import InvalidParameterError
 from forgetlab.engines.continual import model_spec, train_continual
 from forgetlab.metrics import average_score, score_matrix
-from forgetlab.numerics.mlp import MLPSpec, forward, init_params
+from forgetlab.numerics.mlp import MLPSpec, absolute_sample_gradients, forward, init_params
 from forgetlab.schedules import Alternating, Interspersed, Sequential
 from forgetlab.strategies import Context, Minibatch, Naive, Phase, Replay, make_strategy
 from forgetlab.strategies.der import DER, DERPP, reservoir_slots
 from forgetlab.strategies.er_ace import ERACE
 from forgetlab.strategies.gdumb import GDumb, GreedyMemory
-from forgetlab.strategies.mas import MAS, absolute_sample_gradients, output_sensitivity
+from forgetlab.strategies.mas import MAS, output_sensitivity
 from forgetlab.tasks import Stream, friedman_drift, split_digits
 
 F64 = torch.float64

@@ -8,46 +8,11 @@ from typing import ClassVar
 import numpy as np
 import torch
 
-from forgetlab.numerics.mlp import Forward, MLPSpec, _bmm, _layer_errors, forward
+from forgetlab.numerics.mlp import absolute_sample_gradients, forward
 from forgetlab.strategies.base import Context, Phase, Strategy
 from forgetlab.validation import Constraint, Interval
 
-__all__ = ["MAS", "MASState", "absolute_sample_gradients", "output_sensitivity"]
-
-
-def absolute_sample_gradients(spec: MLPSpec, fwd: Forward, d_output: torch.Tensor) -> torch.Tensor:
-    """The sum over samples of every per-sample gradient's absolute value, in one pass.
-
-    Sample :math:`i`'s gradient of :math:`W_l` is the outer product
-    :math:`a_{l-1,i} \\delta_{l,i}^\\top`, and :math:`|a\\,\\delta| = |a|\\,|\\delta|`, so
-
-    .. math:: \\sum_i |\\nabla_{W_l} \\ell_i| = |a_{l-1}|^\\top |\\delta_l|,
-              \\qquad \\sum_i |\\nabla_{b_l} \\ell_i| = \\textstyle\\sum_i |\\delta_{l,i}|
-
-    (the absolute-value twin of :func:`~forgetlab.numerics.mlp.squared_sample_gradients`,
-    without materialising the per-sample gradients).
-
-    Parameters
-    ----------
-    spec : MLPSpec
-        The architecture (shared).
-    fwd : Forward
-        The forward pass (per run).
-    d_output : Tensor of shape (R, n, n_outputs)
-        Per run and sample: d (that sample's loss) / d output, no ``1/n``.
-
-    Returns
-    -------
-    Tensor of shape (R, P)
-        :math:`\\sum_i |g_i|`, in the parameters' packing order.
-    """
-    total = torch.empty(d_output.shape[0], spec.n_params, dtype=d_output.dtype)
-    total_weights, total_biases = spec.views(total)
-    for layer, delta in _layer_errors(spec, fwd, d_output):
-        magnitude = delta.abs()
-        total_weights[layer].copy_(_bmm(fwd.activations[layer].abs().transpose(1, 2), magnitude))
-        total_biases[layer].copy_(magnitude.sum(dim=1))
-    return total
+__all__ = ["MAS", "MASState", "output_sensitivity"]
 
 
 def output_sensitivity(context: Context, params: torch.Tensor, samples: np.ndarray, newest: int) -> torch.Tensor:
