@@ -322,12 +322,10 @@ def _tutorial(args: argparse.Namespace) -> int:
 
 def _run_options(args: argparse.Namespace, *, resume: bool) -> dict:
     """run_sweep's keyword arguments from the shared run options, each checked."""
-    from forgetlab.errors import invalid
+    from forgetlab.validation import AnyOf, Hidden, Interval, validate
 
-    for flag in ("jobs", "workers"):
-        value = getattr(args, flag)
-        if value is not None and value < 1:
-            raise invalid(flag, None, "an int >= 1", value)
+    count = AnyOf(Interval(int, 1, None), Hidden(None))
+    validate(None, {"jobs": count, "workers": count}, {"jobs": args.jobs, "workers": args.workers})
     return {
         "resume": resume,
         "jobs": args.jobs,

@@ -263,6 +263,8 @@ class Experiment:
         for index, strategy in enumerate(self.strategies):
             with about_item("strategies", index):
                 strategy.validate(self.stream)
+        if len(set(self.strategies)) != len(self.strategies):
+            raise invalid("strategies", None, "a list of distinct strategies", list(self.strategies))
         object.__setattr__(self, "_engine", resolve_engine(self))
 
     @property

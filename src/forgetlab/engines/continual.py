@@ -65,6 +65,7 @@ from forgetlab.results import RunResult, describe_plan, phase_ends
 from forgetlab.schedules import Epoch, Schedule, phases
 from forgetlab.strategies.base import Context, Minibatch, Phase, Strategy, check_choice, check_number, run_rng
 from forgetlab.tasks import Stream
+from forgetlab.validation import is_int
 
 if TYPE_CHECKING:
     from forgetlab.engines.base import Spec
@@ -147,7 +148,7 @@ def _check(spec: MLPSpec, stream: Stream, schedule: Schedule, strategy: Strategy
         raise invalid("spec", f"{owner} on stream {stream.name!r}", allowed, spec)
     if not isinstance(strategy, Strategy):
         raise invalid("strategy", owner, "a Strategy (see forgetlab.strategies.make_strategy)", strategy)
-    ok = all(isinstance(s, (int, np.integer)) and not isinstance(s, bool) and 0 <= s < 2**32 for s in seeds)
+    ok = all(is_int(s) and 0 <= s < 2**32 for s in seeds)
     if not seeds or not ok:
         raise invalid("seeds", owner, "a non-empty list of ints in [0, 2**32)", seeds)
     schedule.validate(stream.train_sizes, stream.task_names)
@@ -441,14 +442,9 @@ def train_settings(estimator: MLPRegressor | MLPClassifier, stream: Stream) -> d
 
 
 def check_experiment(experiment: Spec) -> None:
-    """Raise InvalidParameterError unless this trainer can train ``experiment``'s model and strategies.
+    """Raise InvalidParameterError unless this trainer can train ``experiment``'s model.
 
     The estimator must describe a model it knows (:func:`check_estimator`); the strategies
-    (``Naive`` when none is given) must be distinct and fit the stream.
+    were validated against the stream by the experiment.
     """
     check_estimator(experiment.estimator)
-    strategies = experiment.trained_strategies
-    if len(set(strategies)) != len(strategies):
-        raise invalid("strategies", None, "a list of distinct strategies", list(strategies))
-    for strategy in strategies:
-        strategy.validate(experiment.stream)

@@ -134,6 +134,7 @@ from forgetlab.errors import invalid
 from forgetlab.numerics.lbfgs_state import _RUNNING, _array, _row_products, _Sel, _State
 from forgetlab.numerics.lbfgs_step import _begin_search, _directions, _forget_pairs, _insert_pairs, _put_trial
 from forgetlab.numerics.linesearch import _search_step
+from forgetlab.validation import Interval, validate
 
 __all__ = ["DEFAULT_FTOL", "EPS", "LBFGSResult", "Objective", "Status", "message", "minimize"]
 
@@ -230,6 +231,17 @@ class LBFGSResult(NamedTuple):
     n_iter: torch.Tensor
     n_fun: torch.Tensor
     status: torch.Tensor
+
+
+#: What :func:`minimize`'s settings accept.
+MINIMIZE_CONSTRAINTS = {
+    "max_iter": Interval(int, 0, None),
+    "max_fun": Interval(int, 0, None),
+    "history": Interval(int, 1, None),
+    "max_line_search": Interval(int, 1, None),
+    "gtol": Interval(float, 0, None, noun="a finite float"),
+    "ftol": Interval(float, 0, None, noun="a finite float"),
+}
 
 
 def minimize(
@@ -354,14 +366,8 @@ def _check_arguments(
         raise invalid("x0", "minimize", "a 2-D float32 or float64 tensor (R, P)", shown)
     if x0.shape[0] < 1 or x0.shape[1] < 1:
         raise invalid("x0", "minimize", "a tensor with R >= 1 runs and P >= 1 parameters", tuple(x0.shape))
-    for name, value, low in (("max_iter", max_iter, 0), ("max_fun", max_fun, 0), ("history", history, 1)):
-        if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < low:
-            raise invalid(name, "minimize", f"an int >= {low}", value)
-    if isinstance(max_line_search, bool) or not isinstance(max_line_search, int | np.integer) or max_line_search < 1:
-        raise invalid("max_line_search", "minimize", "an int >= 1", max_line_search)
-    for name, value in (("gtol", gtol), ("ftol", ftol)):
-        if isinstance(value, bool) or not isinstance(value, int | float | np.floating) or not 0 <= value < np.inf:
-            raise invalid(name, "minimize", "a finite float >= 0", value)
+    settings = {"max_iter": max_iter, "max_fun": max_fun, "history": history, "max_line_search": max_line_search}
+    validate("minimize", MINIMIZE_CONSTRAINTS, {**settings, "gtol": gtol, "ftol": ftol})
 
 
 def _result(state: _State) -> LBFGSResult:

@@ -10,11 +10,12 @@ scikit-learn engine use it without loading PyTorch.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, ClassVar
 
 import numpy as np
 
 from forgetlab.errors import invalid
+from forgetlab.validation import Constraint, Interval, Options, Satisfies, is_int, validate
 
 if TYPE_CHECKING:
     import torch
@@ -57,16 +58,19 @@ class MLPSpec:
     alpha: float = 1e-4
     output: str = "identity"
 
+    constraints: ClassVar[dict[str, Constraint]] = {
+        "layer_units": Satisfies(
+            lambda units: isinstance(units, tuple) and len(units) >= 2 and all(is_int(u) and u >= 1 for u in units),
+            "a tuple of at least two ints >= 1",
+        ),
+        "activation": Options(*ACTIVATIONS),
+        "alpha": Interval(float, 0, None),
+        "output": Options(*OUTPUTS),
+    }
+
     def __post_init__(self) -> None:
         units = self.layer_units
-        if len(units) < 2 or not all(isinstance(u, int) and u >= 1 for u in units):
-            raise invalid("layer_units", "MLPSpec", "a tuple of at least two ints >= 1", units)
-        if self.activation not in ACTIVATIONS:
-            raise invalid("activation", "MLPSpec", f"one of {', '.join(ACTIVATIONS)}", self.activation)
-        if not (isinstance(self.alpha, (int, float)) and self.alpha >= 0):
-            raise invalid("alpha", "MLPSpec", "a number >= 0", self.alpha)
-        if self.output not in OUTPUTS:
-            raise invalid("output", "MLPSpec", f"one of {', '.join(OUTPUTS)}", self.output)
+        validate("MLPSpec", self.constraints, {name: getattr(self, name) for name in self.constraints})
         if self.output == "softmax" and units[-1] < 2:
             raise invalid("layer_units", "MLPSpec with a softmax output", "at least two output units", units)
 
