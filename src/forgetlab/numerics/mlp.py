@@ -34,7 +34,7 @@ networks", AISTATS.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 
@@ -289,6 +289,23 @@ def backward(spec: MLPSpec, fwd: Forward, d_output: torch.Tensor, *, weight_deca
     return grad
 
 
+def _sample_gradient_sums(
+    spec: MLPSpec, fwd: Forward, d_output: torch.Tensor, elementwise: Callable[[torch.Tensor], torch.Tensor]
+) -> torch.Tensor:
+    """:math:`\\sum_i h(g_i)` for a multiplicative ``elementwise`` h (h(a b) = h(a) h(b)): square or abs.
+
+    Sample :math:`i`'s weight gradient is the outer product :math:`a_{l-1,i} \\delta_{l,i}^\top`, so
+    the sum is :math:`h(a_{l-1})^\top h(\\delta_l)`, and the biases' is :math:`\\sum_i h(\\delta_{l,i})`.
+    """
+    total = torch.empty(d_output.shape[0], spec.n_params, dtype=d_output.dtype)
+    total_weights, total_biases = spec.views(total)
+    for layer, delta in _layer_errors(spec, fwd, d_output):
+        transformed = elementwise(delta)
+        total_weights[layer].copy_(_bmm(elementwise(fwd.activations[layer]).transpose(1, 2), transformed))
+        total_biases[layer].copy_(transformed.sum(dim=1))
+    return total
+
+
 def squared_sample_gradients(spec: MLPSpec, fwd: Forward, d_output: torch.Tensor) -> torch.Tensor:
     """The sum over samples of every per-sample gradient squared element-wise, in one pass.
 
@@ -316,13 +333,7 @@ def squared_sample_gradients(spec: MLPSpec, fwd: Forward, d_output: torch.Tensor
     Tensor of shape (R, P)
         :math:`\\sum_i g_i \\odot g_i`, in the parameters' packing order (no weight penalty).
     """
-    total = torch.empty(d_output.shape[0], spec.n_params, dtype=d_output.dtype)
-    total_weights, total_biases = spec.views(total)
-    for layer, delta in _layer_errors(spec, fwd, d_output):
-        squared = delta.square()
-        total_weights[layer].copy_(_bmm(fwd.activations[layer].square().transpose(1, 2), squared))
-        total_biases[layer].copy_(squared.sum(dim=1))
-    return total
+    return _sample_gradient_sums(spec, fwd, d_output, torch.square)
 
 
 def absolute_sample_gradients(spec: MLPSpec, fwd: Forward, d_output: torch.Tensor) -> torch.Tensor:
@@ -351,13 +362,7 @@ def absolute_sample_gradients(spec: MLPSpec, fwd: Forward, d_output: torch.Tenso
     Tensor of shape (R, P)
         :math:`\\sum_i |g_i|`, in the parameters' packing order.
     """
-    total = torch.empty(d_output.shape[0], spec.n_params, dtype=d_output.dtype)
-    total_weights, total_biases = spec.views(total)
-    for layer, delta in _layer_errors(spec, fwd, d_output):
-        magnitude = delta.abs()
-        total_weights[layer].copy_(_bmm(fwd.activations[layer].abs().transpose(1, 2), magnitude))
-        total_biases[layer].copy_(magnitude.sum(dim=1))
-    return total
+    return _sample_gradient_sums(spec, fwd, d_output, torch.abs)
 
 
 def weight_penalty(spec: MLPSpec, params: torch.Tensor) -> torch.Tensor:
