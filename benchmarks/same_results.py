@@ -27,7 +27,9 @@ import difflib
 import os
 import re
 import shutil
+import signal
 import subprocess
+import sys
 import tempfile
 import time
 import tomllib
@@ -121,9 +123,6 @@ def compare(before: Path, after: Path) -> tuple[list[str], list[str], int]:
         if len(common) < max(len(old.columns), len(new.columns)):
             added, removed = new.columns.difference(common).tolist(), old.columns.difference(common).tolist()
             notes.append(f"{table}: columns added {added}, removed {removed}")
-        if not set(keys) <= set(common):
-            problems.append(f"{table}: sort keys {keys} missing from a side")
-            continue
         order = keys + [c for c in common if c not in keys]  # whole rows: ties cannot reorder
         old, new = (t[common].sort_values(order, kind="stable", ignore_index=True) for t in (old, new))
         for column in common:
@@ -150,6 +149,7 @@ def main() -> int:
     parser.add_argument("--seeds", help="seeds of the strategies configs, e.g. 0-3 (default: 0-1 with --quick)")
     parser.add_argument("--keep", type=Path, help="work in this new directory and keep it (worktrees, outputs)")
     args = parser.parse_args()
+    signal.signal(signal.SIGTERM, lambda signum, _: sys.exit(128 + signum))  # e.g. timeout(1): still clean up
     work = (args.keep or Path(tempfile.mkdtemp(prefix="same-results-"))).resolve()
     work.mkdir(parents=True, exist_ok=not args.keep)
     trees = {"before": work / "before"}
@@ -176,8 +176,8 @@ def main() -> int:
             if not problems:
                 try:
                     problems, notes, rows = compare(outs["before"], outs["after"])
-                except FileNotFoundError as error:
-                    problems = [str(error)]
+                except (FileNotFoundError, KeyError) as error:  # no parts, or a sort key missing
+                    problems = [f"{type(error).__name__}: {error}"]
                 old, new = ran["before"][0], ran["after"][0]
                 if old != new:
                     diff = difflib.unified_diff(old, new, "before", "after", lineterm="", n=0)
