@@ -234,9 +234,9 @@ def _step(
         loss, d_output = loss + extra[0], d_output + extra[1]
     loss += (0.5 * spec.alpha / m) * weight_penalty(spec, params)
     grad = backward(spec, fwd, d_output, weight_decay=spec.alpha / m)
-    term = strategy.penalty(state, params)
-    if term is not None:
-        loss, grad = loss + term[0], grad + term[1]
+    for term in (strategy.penalty(state, params), strategy.input_term(state, batch, params)):
+        if term is not None:
+            loss, grad = loss + term[0], grad + term[1]
     grad = strategy.edit_gradient(state, batch, params, grad)
     before = params.clone() if strategy.uses_params_before else params
     optimizer.update(params, grad)

@@ -26,6 +26,9 @@ Order of the calls (:func:`forgetlab.engines.continual.train_continual`):
       ``output_term(state, batch, output)`` adds a loss on the outputs and its derivative
       (e.g. LwF's distillation); backward pass; scikit-learn's weight penalty;
    c. ``penalty(state, params)`` adds a loss and its gradient (EWC, SI);
+      ``input_term(state, batch, params)`` adds a loss on inputs of the strategy's own
+      (not training samples: generative replay's generated ones), forwarded through the
+      model by the strategy, and its gradient;
    d. ``edit_gradient(state, batch, params, grad)`` -> the gradient the optimiser uses (A-GEM);
    e. the optimiser's step; runs with non-finite parameters are flagged and frozen;
    f. ``after_step(state, params_before, params, grad)`` (SI's path integral);
@@ -320,6 +323,18 @@ class Strategy:
 
     def penalty(self, state: Any, params: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor] | None:
         """An extra loss on the parameters (R, P): ``(loss (R,), gradient (R, P))``, or None."""
+        return None
+
+    def input_term(
+        self, state: Any, batch: Minibatch, params: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor] | None:
+        """A loss on inputs of the strategy's own through the model ``params`` (R, P): ``(loss (R,), gradient (R, P))``.
+
+        For inputs that are not training samples (generative replay's generated ones):
+        the strategy forwards them through the model itself
+        (:func:`~forgetlab.numerics.mlp.forward`, :func:`~forgetlab.numerics.mlp.backward`).
+        None (the default) adds nothing.
+        """
         return None
 
     def edit_gradient(self, state: Any, batch: Minibatch, params: torch.Tensor, grad: torch.Tensor) -> torch.Tensor:
