@@ -47,7 +47,7 @@ def test_an_engine_that_accepts_an_experiment_trains_it_seed_by_seed_in_order(na
 
 
 def test_auto_asks_the_registry_in_order():
-    assert experiment().engine_name == "torch"
+    assert experiment().engine_name == "compiled"
     assert experiment(estimator=SGDRegressor()).engine_name == "sklearn"
     chosen = experiment(estimator=SGDRegressor())
     assert chosen.engine == "auto", "the experiment keeps what it was given"

@@ -1,5 +1,8 @@
 """Who trains runs: engines behind one contract (:class:`~forgetlab.engines.base.Engine`), found by name.
 
+- ``"compiled"`` (:mod:`forgetlab.engines.compiled`): ``MLPRegressor(solver="lbfgs")`` on
+  regression streams without strategies, each run's L-BFGS in one compiled loop (numba),
+  one run at a time per process; the fastest on a CPU, so ``"auto"`` asks it first.
 - ``"torch"`` (:mod:`forgetlab.engines.torch`): scikit-learn MLPs batched over runs in
   PyTorch: ``MLPRegressor`` with lbfgs, adam or sgd, and with strategies or on
   classification streams the continual trainer (:mod:`forgetlab.engines.continual`).
@@ -8,7 +11,8 @@
 
 A new engine is one module holding an ``ENGINE`` object that follows the contract, plus
 one line in :data:`ENGINES`. ``engine="auto"`` takes the first engine of :data:`ENGINES`
-whose ``check`` accepts the experiment. Engine modules are imported only when used, so
+whose ``check`` accepts the experiment; when none does, it reports why the most general one
+(:data:`GENERAL`) refuses. Engine modules are imported only when used, so
 that the command line starts fast and configs that do not need PyTorch never load it.
 """
 
@@ -22,15 +26,18 @@ from forgetlab.errors import InvalidParameterError, invalid
 if TYPE_CHECKING:
     from forgetlab.engines.base import Engine, Spec
 
-__all__ = ["AUTO", "ENGINES", "engine_choices", "get_engine", "resolve_engine"]
+__all__ = ["AUTO", "ENGINES", "GENERAL", "engine_choices", "get_engine", "resolve_engine"]
 
 #: The registry: engine name -> the module holding its ``ENGINE`` (or an engine object).
 #: ``"auto"`` tries them in this order.
 ENGINES: dict[str, str | Engine] = {
+    "compiled": "forgetlab.engines.compiled",
     "torch": "forgetlab.engines.torch",
     "sklearn": "forgetlab.engines.sklearn",
-    "compiled": "forgetlab.engines.compiled",
 }
+
+#: The engine whose refusal ``"auto"`` reports when no engine accepts: the one that trains the most.
+GENERAL = "torch"
 
 #: The engine name that asks the registry.
 AUTO = "auto"
@@ -73,20 +80,19 @@ def resolve_engine(experiment: Spec) -> Engine:
     ------
     InvalidParameterError
         If the named engine cannot train the experiment (its reason, in one line), or no
-        engine can (the reason of the first engine of :data:`ENGINES`).
+        engine can (the reason of :data:`GENERAL`, or of the first engine when it is not registered).
     """
     if experiment.engine != AUTO:
         engine = get_engine(experiment.engine)
         engine.check(experiment)
         return engine
-    refusal: InvalidParameterError | None = None
+    refusals: dict[str, InvalidParameterError] = {}
     for name in ENGINES:
         engine = get_engine(name)
         try:
             engine.check(experiment)
         except InvalidParameterError as error:
-            refusal = refusal or error
+            refusals[name] = error
             continue
         return engine
-    assert refusal is not None
-    raise refusal
+    raise refusals.get(GENERAL, next(iter(refusals.values())))
