@@ -10,7 +10,8 @@
 - :class:`DER`, :class:`DERPP`: dark experience replay (stored logits, plus labels for DER++);
 - :class:`ERACE`: experience replay with the asymmetric cross-entropy;
 - :class:`MAS`: memory aware synapses (importance from the output's sensitivity);
-- :class:`GDumb`: a greedy class-balanced memory, the model retrained on it alone at each phase end.
+- :class:`GDumb`: a greedy class-balanced memory, the model retrained on it alone at each phase end;
+- :class:`GenerativeReplay`: a VAE per run replays generated inputs, labelled by the previous model.
 
 The contract (settings, state, hooks and the order the trainer calls them) is in
 :mod:`forgetlab.strategies.base`; the trainer is
@@ -30,6 +31,7 @@ from forgetlab.strategies.der import DER, DERPP
 from forgetlab.strategies.er_ace import ERACE
 from forgetlab.strategies.ewc import EWC, OnlineEWC, fisher_diagonal
 from forgetlab.strategies.gdumb import GDumb
+from forgetlab.strategies.generative import GenerativeReplay
 from forgetlab.strategies.lwf import LwF, distillation
 from forgetlab.strategies.mas import MAS
 from forgetlab.strategies.replay import Replay
@@ -49,6 +51,7 @@ __all__ = [
     "Context",
     "Cumulative",
     "GDumb",
+    "GenerativeReplay",
     "Joint",
     "LwF",
     "Minibatch",
@@ -68,7 +71,23 @@ __all__ = [
 #: Every strategy by name.
 STRATEGIES: dict[str, type[Strategy]] = {
     cls.name: cls
-    for cls in (Naive, Joint, Cumulative, Replay, EWC, OnlineEWC, SI, LwF, AGEM, DER, DERPP, ERACE, MAS, GDumb)
+    for cls in (
+        Naive,
+        Joint,
+        Cumulative,
+        Replay,
+        EWC,
+        OnlineEWC,
+        SI,
+        LwF,
+        AGEM,
+        DER,
+        DERPP,
+        ERACE,
+        MAS,
+        GDumb,
+        GenerativeReplay,
+    )
 }
 
 
