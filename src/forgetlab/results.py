@@ -85,7 +85,8 @@ class RunResult:
     schedule : str
     scores : ndarray of shape (n_epochs, n_tasks)
         Every task's score (``metric``) on its whole test set after every epoch; NaN
-        after divergence.
+        after divergence, and at the epochs an engine did not score because no table
+        keeps them (:func:`recorded_epochs`; the continual trainer scores only those).
     samples_seen : ndarray of shape (n_epochs,)
         Training samples seen up to and including each epoch.
     trained : list of str

@@ -20,15 +20,20 @@ One epoch, per run:
    penalty :math:`\\alpha \\lVert W \\rVert^2 / (2 m)` for a minibatch of :math:`m`;
 3. if the epoch ends a phase (the newest task trained so far changes with the next epoch,
    or the plan ends) the strategy's ``end_phase``;
-4. every task's whole test set is scored: R² for regression, accuracy for classification
-   with the scenario's evaluation units
-   (:meth:`~forgetlab.strategies.base.Context.eval_mask`: task-IL the task's classes,
-   domain-IL all, class-IL every class seen so far plus the task's own).
+4. if the epoch is recorded (``record_every``: :func:`forgetlab.results.recorded_epochs`,
+   which always includes the last epoch of each phase and of the plan), every task's whole
+   test set is scored: R² for regression, accuracy for classification with the scenario's
+   evaluation units (:meth:`~forgetlab.strategies.base.Context.eval_mask`: task-IL the
+   task's classes, domain-IL all, class-IL every class seen so far plus the task's own).
+   The other epochs are not scored at all (their scores are NaN): scoring changes no
+   state, so a recorded epoch's scores are the same whatever ``record_every`` is.
 
 The untrained model is scored the same way before the first epoch (for forward transfer).
-A run whose parameters (or test outputs) become non-finite is flagged ``diverged`` and
-frozen at its first non-finite parameters; its later scores are NaN and the other runs are
-untouched.
+A run whose parameters (or, at a scored epoch, test outputs) become non-finite is flagged
+``diverged`` and frozen at its first non-finite parameters; its later scores are NaN and
+the other runs are untouched. Parameters are checked after every step; test outputs only
+where they are computed, so a run whose outputs overflow at an unscored epoch while its
+parameters stay finite is flagged at the next scored epoch if they still overflow there.
 
 Per run and shared: seed ``s`` draws the initial parameters (``RandomState(s)``, as
 scikit-learn), the schedule's plan (its own ``RandomState(s)``, as the other engines), the
@@ -61,7 +66,7 @@ from forgetlab.numerics.mlp import (
     predict,
     weight_penalty,
 )
-from forgetlab.results import RunResult, describe_plan, phase_ends
+from forgetlab.results import RunResult, describe_plan, phase_ends, recorded_epochs
 from forgetlab.schedules import Epoch, Schedule, phases
 from forgetlab.strategies.base import Context, Minibatch, Phase, Strategy, check_choice, check_number, run_rng
 from forgetlab.tasks import Stream
@@ -302,6 +307,7 @@ def train_continual(
     learning_rate: float = 1e-3,
     batch_size: int | str = 128,
     dtype: str = "float32",
+    record_every: int = 1,
 ) -> list[ContinualResult]:
     """Train one run per seed of ``schedule`` and ``strategy`` on ``stream``, all in one batch.
 
@@ -327,11 +333,16 @@ def train_continual(
         ``min(200, n)``); a replay strategy adds its memory samples to these.
     dtype : {"float32", "float64"}, default "float32"
         Arithmetic of parameters and data; scores are computed in float64.
+    record_every : int, default 1
+        Score the test sets after every ``record_every``-th epoch, the last epoch of each
+        phase and the last epoch (:func:`~forgetlab.results.recorded_epochs`, the epochs a
+        results table keeps: ``Experiment.record_every``); 1 scores every epoch. Shared
+        by every run.
 
     Returns
     -------
     list of ContinualResult
-        One per seed, in the order of ``seeds``.
+        One per seed, in the order of ``seeds``; ``scores`` is NaN at the epochs not scored.
 
     Raises
     ------
@@ -348,6 +359,13 @@ def train_continual(
     >>> results = train_continual(spec, stream, Sequential(epochs_per_task=(2, 2)), Naive(), [0, 1])
     >>> results[0].scores.shape, results[0].phase_ends.tolist(), results[0].metric
     ((4, 2), [1, 3], 'accuracy')
+
+    Scoring every third epoch of a 3 + 4 epoch plan scores epochs 2 and 5 (the third and
+    sixth), the end of the first phase (epoch 2) and the last (6); the others are NaN:
+
+    >>> (result,) = train_continual(spec, stream, Sequential(epochs_per_task=(3, 4)), Naive(), [0], record_every=3)
+    >>> np.flatnonzero(~np.isnan(result.scores[:, 0])).tolist()
+    [2, 5, 6]
     """
     seeds = list(seeds)
     _check(spec, stream, schedule, strategy, seeds)
@@ -356,6 +374,7 @@ def train_continual(
     if batch_size != "auto":
         check_number(batch_size, "batch_size", "train_continual", low=1, integer=True)
     check_choice(dtype, "dtype", "train_continual", tuple(DTYPES))
+    check_number(record_every, "record_every", "train_continual", low=1, integer=True)
     torch_dtype = DTYPES[dtype]
 
     n_runs, n_tasks = len(seeds), len(stream)
@@ -366,6 +385,10 @@ def train_continual(
     ]
     n_epochs = len(plans[0])
     newest, ended = _phases(context, plans[0])
+    samples_seen, trained, phase = describe_plan(stream, plans[0])
+    scored = np.zeros(n_epochs, dtype=bool)
+    scored[recorded_epochs(trained, record_every)] = True
+    scored[phase_ends(phase)] = True  # already there (a phase ends where the trained tasks change): made explicit
     shufflers = [run_rng(seed, SHUFFLE_RNG) for seed in seeds]
     test_x = [torch.from_numpy(task.x_test).to(torch_dtype) for task in stream.tasks]
 
@@ -384,11 +407,11 @@ def train_continual(
         )
         if ended[e] is not None:
             strategy.end_phase(state, params, ended[e])
-        epoch_scores, bad, predictions = _evaluate(context, params, int(newest[e]), test_x)
-        diverged |= bad
-        scores[~diverged, e] = epoch_scores[~diverged]
+        if scored[e]:
+            epoch_scores, bad, predictions = _evaluate(context, params, int(newest[e]), test_x)
+            diverged |= bad
+            scores[~diverged, e] = epoch_scores[~diverged]
 
-    samples_seen, trained, phase = describe_plan(stream, plans[0])
     return [
         ContinualResult(
             seed=seed,
