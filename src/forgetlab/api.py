@@ -116,7 +116,10 @@ def run_sweep(
     just the missing runs: a run's numbers do not depend on the batch it trains in, so
     the completed table equals an uninterrupted run's). While it runs the directory is
     locked against a second writer. Once every run is in, the static figures are drawn,
-    once, in each of ``figures``' formats (:func:`forgetlab.report.write_figures`).
+    once, in each of ``figures``' formats (:func:`forgetlab.report.write_figures`). The
+    returned tables are the ones trained in this call, kept in memory (equal to
+    :func:`forgetlab.load` of ``out``); a resumed sweep's are read back from ``out``,
+    which also holds the runs of earlier calls.
 
     Parameters
     ----------
@@ -171,17 +174,16 @@ def run_sweep(
             ):
                 if path is not None:
                     write_part(path, batch.name, scores, predictions)
-                else:
-                    parts.append((scores, predictions))
+                parts.append((scores, predictions))
                 bar.update(len(sweep.run_ids(batch)))
-        if path is None:
+        if path is not None and done:  # earlier calls' runs are on disk only
+            scores, predictions = load(path), load(path, "predictions")
+        else:
             scores = _ordered([p[0] for p in parts], RESULT_COLUMNS)
             predictions = _ordered([p[1] for p in parts], PREDICTION_COLUMNS)
-        else:
-            scores, predictions = load(path), load(path, "predictions")
-            if figure_formats:
-                stream = sweep.variants[0].experiment.stream if len(sweep.variants) == 1 else None
-                write_figures(path, figure_formats, stream=stream)
+        if path is not None and figure_formats:
+            stream = sweep.variants[0].experiment.stream if len(sweep.variants) == 1 else None
+            write_figures(path, figure_formats, stream=stream, scores=scores, predictions=predictions)
     manifest = {**sweep.manifest(), "fingerprint": sweep.fingerprint()}
     return Results(scores=scores, predictions=predictions, manifest=manifest, out=None if path is None else Path(path))
 

@@ -11,6 +11,8 @@ from typing import TYPE_CHECKING, NoReturn
 if TYPE_CHECKING:
     import pandas as pd
 
+    from forgetlab.experiment import Results
+
 __all__ = ["main"]
 
 DEFAULT_SCHEDULES = "sequential,alternating,interspersed"
@@ -315,7 +317,7 @@ def _tutorial(args: argparse.Namespace) -> int:
     n_seeds = len(experiment.seeds)
     print(f"Final test R² over {n_seeds} seed{'s' if n_seeds > 1 else ''}:")
     print(_format_table(final_scores(results.scores), n_seeds))
-    _print_report(results.out)
+    _print_report(results.out, results)
     _print_where(results.out, args)
     return 0
 
@@ -395,16 +397,17 @@ def _run(args: argparse.Namespace) -> int:
             + [str(record["n_diverged"])]
         )
     print(_align(lines, [False] * (len(columns) + 1) + [True, True, False, True]))
-    _print_report(results.out)
+    _print_report(results.out, results)
     _print_where(results.out, args)
     return 0
 
 
-def _print_report(out: Path) -> None:
-    """Write the HTML report and print its path."""
+def _print_report(out: Path, results: Results | None = None) -> None:
+    """Write the HTML report and print its path; from the tables of ``results`` if given, else read from ``out``."""
     from forgetlab.report import write_report
 
-    print(f"report: {write_report(out)}")
+    tables = {"scores": results.scores, "predictions": results.predictions} if results is not None else {}
+    print(f"report: {write_report(out, **tables)}")
 
 
 def _report(args: argparse.Namespace) -> int:

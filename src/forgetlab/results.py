@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
@@ -29,7 +30,9 @@ from forgetlab.metrics import (
     score_matrix,
 )
 from forgetlab.schedules import Epoch, phases
-from forgetlab.tasks import Stream
+
+if TYPE_CHECKING:  # the tables' readers (report, stats, query) need no stream, nor scikit-learn's datasets
+    from forgetlab.tasks import Stream
 
 __all__ = [
     "ALL_TASKS",

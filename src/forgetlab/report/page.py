@@ -183,9 +183,13 @@ def _summary(scores: pd.DataFrame, found: Sequence[Panel]) -> str:
     )
 
 
-def report_html(out: Path) -> str:
-    """The whole report of ``out`` as one HTML string (the sections of :mod:`forgetlab.report.sections`)."""
-    scores = load(out)
+def report_html(out: Path, *, scores: pd.DataFrame | None = None, predictions: pd.DataFrame | None = None) -> str:
+    """The whole report of ``out`` as one HTML string (the sections of :mod:`forgetlab.report.sections`).
+
+    ``scores`` and ``predictions`` are ``out``'s tables when the caller holds them; each
+    one not given is read from ``out`` (the predictions only if a section shows them).
+    """
+    scores = load(out) if scores is None else scores
     manifest = read_manifest(out)
     found = panels(scores)
     if not found:
@@ -196,8 +200,10 @@ def report_html(out: Path) -> str:
     figures = Figures()
     sections = [scores_section(found, figures, phases_known=phases_known)]
     regression = [panel for panel in found if panel.metric == "r2"]
-    if regression and part_files(out, "predictions"):
-        sections.append(predictions_section(regression, load(out, "predictions"), manifest, figures))
+    if regression and predictions is None and part_files(out, "predictions"):
+        predictions = load(out, "predictions")
+    if regression and predictions is not None and len(predictions):
+        sections.append(predictions_section(regression, predictions, manifest, figures))
     if phases_known:
         sections.append(matrices_section(found, figures))
     sections += [
@@ -218,7 +224,9 @@ def _version() -> str:
         return "(not installed)"
 
 
-def write_report(out: str | os.PathLike) -> Path:
+def write_report(
+    out: str | os.PathLike, *, scores: pd.DataFrame | None = None, predictions: pd.DataFrame | None = None
+) -> Path:
     """Write ``OUT/report.html``: the self-contained, interactive report of an output directory.
 
     The contents are listed in :mod:`forgetlab.report`. The file is written atomically
@@ -229,6 +237,10 @@ def write_report(out: str | os.PathLike) -> Path:
     ----------
     out : path
         An experiment's (or sweep's) output directory.
+    scores, predictions : DataFrame, optional
+        ``out``'s results and predictions tables, when the caller holds them (the
+        :class:`~forgetlab.experiment.Results` of :func:`forgetlab.run_sweep`); each one
+        not given is read from ``out`` (:func:`forgetlab.store.load`).
 
     Returns
     -------
@@ -248,7 +260,7 @@ def write_report(out: str | os.PathLike) -> Path:
     'report.html'
     """
     out = Path(out)
-    text = report_html(out)
+    text = report_html(out, scores=scores, predictions=predictions)
     path = out / REPORT
     write_file(path, lambda tmp: tmp.write_text(text, encoding="utf-8"))
     return path

@@ -19,6 +19,7 @@ from forgetlab.results import TASK_METRICS
 from forgetlab.store import load, part_files
 
 if TYPE_CHECKING:
+    import pandas as pd
     from matplotlib.figure import Figure
 
     from forgetlab.tasks import Stream
@@ -61,26 +62,39 @@ def check_formats(formats: str | Sequence[str]) -> tuple[str, ...]:
     return tuple(dict.fromkeys(items))
 
 
-def _draw(out: Path, stream: Stream | None) -> dict[str, Figure]:
-    """The figures of ``out`` by name (:data:`FIGURE_NAMES`); none for a sweep of several variants."""
-    from forgetlab.plots import plot_predictions, plot_scores
+def _draw(
+    out: Path, stream: Stream | None, scores: pd.DataFrame | None, predictions: pd.DataFrame | None
+) -> dict[str, Figure]:
+    """The figures of ``out`` by name (:data:`FIGURE_NAMES`); none for a sweep of several variants.
 
-    scores = load(out)
+    The tables not given are read from ``out``; matplotlib is imported only when there is
+    something to draw.
+    """
+    scores = load(out) if scores is None else scores
     if scores["variant"].nunique() > 1:
         return {}
     metric = next((m for m in TASK_METRICS if (scores["metric"] == m).any()), None)
     if metric is None:
         raise ForgetlabError(f"No per-task scores ({', '.join(TASK_METRICS)}) in {str(out)!r}: nothing to draw.")
+    from forgetlab.plots import plot_predictions, plot_scores
+
     figures = {"scores": plot_scores(scores, metric=metric)}
     description = first_stream(read_manifest(out))
-    if metric == "r2" and one_dimensional(description) and part_files(out, "predictions"):
-        predictions = load(out, "predictions")
-        figures["predictions"] = plot_predictions(predictions, stream, labels=axis_names(description))
+    if metric == "r2" and one_dimensional(description):
+        if predictions is None and part_files(out, "predictions"):
+            predictions = load(out, "predictions")
+        if predictions is not None and len(predictions):
+            figures["predictions"] = plot_predictions(predictions, stream, labels=axis_names(description))
     return figures
 
 
 def write_figures(
-    out: str | os.PathLike, formats: str | Sequence[str] = ("png",), *, stream: Stream | None = None
+    out: str | os.PathLike,
+    formats: str | Sequence[str] = ("png",),
+    *,
+    stream: Stream | None = None,
+    scores: pd.DataFrame | None = None,
+    predictions: pd.DataFrame | None = None,
 ) -> list[Path]:
     """Write the static matplotlib figures of an output directory in each format.
 
@@ -100,6 +114,10 @@ def write_figures(
         The stream the runs trained on, when the caller has it: its tasks' true curves
         are drawn under the predictions (the tutorial's smooth price curve). Without it,
         the true curve is each task's test targets sorted by x.
+    scores, predictions : DataFrame, optional
+        ``out``'s results and predictions tables, when the caller holds them (as
+        :func:`forgetlab.run_sweep` does once every run is in); each one not given is read
+        from ``out`` (:func:`forgetlab.store.load`).
 
     Returns
     -------
@@ -122,7 +140,7 @@ def write_figures(
     """
     formats = check_formats(formats)
     out = Path(out)
-    figures = _draw(out, stream)
+    figures = _draw(out, stream, scores, predictions)
     written = []
     for fmt in formats:
         for name, figure in figures.items():
