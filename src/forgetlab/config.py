@@ -6,7 +6,7 @@ the seeds and the engine, and may add a grid over any setting::
     seeds = "0-15"                  # 42, [1, 2, 3] or "0-15"
 
     [stream]
-    kind = "seasons"                # seasons, split_digits, permuted_digits, rotated_digits, friedman_drift
+    kind = "seasons"                # seasons, split_digits, permuted_digits, rotated_digits, split_mnist1d, ...
     names = ["summer", "autumn"]    # the stream function's own arguments
 
     [model]
@@ -89,7 +89,16 @@ from forgetlab.errors import ForgetlabError, InvalidParameterError
 from forgetlab.experiment import Experiment, parse_seeds
 from forgetlab.schedules import SCHEDULES, make_schedule
 from forgetlab.sweep import Sweep, Variant
-from forgetlab.tasks import Stream, friedman_drift, permuted_digits, rotated_digits, seasons, split_digits
+from forgetlab.tasks import (
+    Stream,
+    friedman_drift,
+    permuted_digits,
+    permuted_mnist1d,
+    rotated_digits,
+    seasons,
+    split_digits,
+    split_mnist1d,
+)
 from forgetlab.validation import is_int
 
 __all__ = ["MAX_RUNS", "MODELS", "OPTIMIZER_SETTINGS", "STREAMS", "build_sweep", "load_config", "parse_config"]
@@ -100,6 +109,8 @@ STREAMS: dict[str, Callable[..., Stream]] = {
     "split_digits": split_digits,
     "permuted_digits": permuted_digits,
     "rotated_digits": rotated_digits,
+    "split_mnist1d": split_mnist1d,
+    "permuted_mnist1d": permuted_mnist1d,
     "friedman_drift": friedman_drift,
 }
 

@@ -2,7 +2,8 @@
 
 Regression: :func:`seasons` (the tutorial's prices), :func:`friedman_drift` (a drifting
 concept over 10 inputs). Classification, from scikit-learn's bundled digits:
-:func:`split_digits`, :func:`permuted_digits`, :func:`rotated_digits`. Your own data:
+:func:`split_digits`, :func:`permuted_digits`, :func:`rotated_digits`; from MNIST-1D
+(generated offline): :func:`split_mnist1d`, :func:`permuted_mnist1d`. Your own data:
 :func:`from_arrays`.
 """
 
@@ -24,6 +25,14 @@ from forgetlab.tasks.friedman import (
     friedman_concepts,
     friedman_drift,
 )
+from forgetlab.tasks.mnist1d import (
+    MNIST1D_TEMPLATES,
+    make_mnist1d,
+    mnist1d_permutations,
+    mnist1d_templates,
+    permuted_mnist1d,
+    split_mnist1d,
+)
 from forgetlab.tasks.seasons import SEASONS, day_grid, price, seasons
 
 __all__ = [
@@ -31,6 +40,7 @@ __all__ = [
     "FRIEDMAN_ROLES",
     "FRIEDMAN_WEIGHTS",
     "KINDS",
+    "MNIST1D_TEMPLATES",
     "SCENARIOS",
     "SEASONS",
     "Curve",
@@ -43,10 +53,15 @@ __all__ = [
     "friedman_drift",
     "from_arrays",
     "load_digit_images",
+    "make_mnist1d",
+    "mnist1d_permutations",
+    "mnist1d_templates",
     "permuted_digits",
+    "permuted_mnist1d",
     "price",
     "rotate_images",
     "rotated_digits",
     "seasons",
     "split_digits",
+    "split_mnist1d",
 ]
