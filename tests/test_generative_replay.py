@@ -1,6 +1,7 @@
 """Generative replay: the VAE against autograd, the replay term, batch invariance, divergence, settings, ACC."""
 
 import dataclasses
+import time
 
 import numpy as np
 import pytest
@@ -11,6 +12,7 @@ from hypothesis import strategies as st
 import forgetlab.strategies
 from forgetlab import InvalidParameterError
 from forgetlab.engines.continual import model_spec, train_continual
+from forgetlab.metrics import average_score, score_matrix
 from forgetlab.numerics.mlp import forward, init_params
 from forgetlab.schedules import Alternating, Interspersed, Sequential
 from forgetlab.strategies import Context, GenerativeReplay, Minibatch, Naive, Phase, make_strategy
@@ -193,7 +195,11 @@ def test_nothing_is_replayed_before_a_phase_ends():
 
 @pytest.mark.parametrize("scenario", ["class", "task", "domain"])
 def test_replay_term_is_the_weighted_distillation_of_the_teacher_on_generated_inputs(scenario):
-    """Against autograd: r T² KL(softmax(teacher / T) || softmax(student / T)) over the teacher's heads, mean over k."""
+    """Against autograd: r T² KL(softmax(teacher / T) || softmax(student / T)), mean over k.
+
+    The teacher's softmax is over each of its heads; the student's over the same units, or
+    class-incremental over every class seen so far, the new ones with target 0.
+    """
     context = digits_context(scenario)
     strategy = GenerativeReplay(**SMALL, temperature=3.0)
     state = strategy.start(context)
@@ -217,7 +223,9 @@ def test_replay_term_is_the_weighted_distillation_of_the_teacher_on_generated_in
     expected = 0
     for head in heads:
         p = torch.softmax(target[..., head], -1)
-        expected = expected + (p * (p.log() - torch.log_softmax(student[..., head], -1))).sum(-1).mean(-1)
+        wide = [0, 1, 2, 3, 4, 5] if scenario == "class" else head
+        log_q = torch.log_softmax(student[..., wide], -1)[..., : len(head)]
+        expected = expected + (p * (p.log() - log_q)).sum(-1).mean(-1)
     expected = (2 / 3) * 9.0 * expected
     expected.sum().backward()
     torch.testing.assert_close(loss, expected.detach())
@@ -313,3 +321,39 @@ def test_a_diverging_run_is_frozen_and_leaves_the_others_untouched():
     for ours, theirs in zip(healthy, alone, strict=True):
         np.testing.assert_array_equal(ours.scores, theirs.scores)
         np.testing.assert_array_equal(ours.params, theirs.params)
+
+
+# ---- slow: accuracy over seeds and cost --------------------------------------------------------------
+
+
+def benchmark(strategy, seeds) -> tuple[np.ndarray, float]:
+    """ACC per seed and seconds per run, split digits class-IL as benchmarks/strategies.py.
+
+    MLP 64-100-10, Adam 1e-3, minibatches of 128, 30 epochs per task, one batch of ``seeds``.
+    """
+    stream = split_digits("class")
+    start = time.perf_counter()
+    results = train_continual(
+        model_spec(stream, (100,)),
+        stream,
+        Sequential(epochs_per_task=(30,) * 5),
+        strategy,
+        list(seeds),
+        learning_rate=1e-3,
+        batch_size=128,
+    )
+    seconds = (time.perf_counter() - start) / len(seeds)
+    return average_score(np.stack([score_matrix(r.scores, r.phase_ends) for r in results])), seconds
+
+
+@pytest.mark.slow
+def test_generative_replay_is_thirty_points_above_naive_on_split_digits_class_il():
+    """Seeds 0-9, the default settings (VAE 64-100-(2x16), latent 16), no stored sample.
+
+    Measured (Intel Xeon AVX-512, 2 cores, one thread), ACC mean ± sd over the seeds:
+    naive 0.188 ± 0.002, generative replay 0.781 ± 0.014; 0.64 and 1.97 s per run in one
+    batch of the ten seeds (3.1x). Not asserted: the time, which depends on the machine.
+    """
+    naive, _ = benchmark(Naive(), range(10))
+    generative, _ = benchmark(GenerativeReplay(), range(10))
+    assert generative.mean() >= naive.mean() + 0.30, (generative.mean(), naive.mean())
