@@ -1,11 +1,10 @@
-"""The compiled arithmetic: scikit-learn's MLP exactly, SciPy's L-BFGS-B and its line search step for step."""
+"""The compiled arithmetic: scikit-learn's MLP exactly, SciPy's L-BFGS-B step for step (line search: elsewhere)."""
 
 import warnings
 
 import numpy as np
 import pytest
 import scipy.optimize
-from scipy.optimize._dcsrch import DCSRCH
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.neural_network import MLPRegressor
 from sklearn.utils import check_random_state
@@ -19,7 +18,6 @@ from forgetlab.numerics.compiled_lbfgs import (
     minimize,
 )
 from forgetlab.numerics.compiled_mlp import init_params, loss_and_grad, predict, units_of
-from forgetlab.numerics.morethuente import FTOL, GTOL, SEARCH_SIZE, STPMAX, STPMIN, XTOL, dcsrch, dcsrch_start
 from forgetlab.numerics.spec import ACTIVATIONS, MLPSpec
 from forgetlab.tasks import seasons
 
@@ -196,76 +194,23 @@ def test_non_finite_objective_stops_at_the_last_accepted_point():
     assert result.status == 5 and np.isfinite(result.f) and result.x[0] <= 0.5
 
 
-# --- the line search against SciPy's DCSRCH ----------------------------------------------------------
+def test_a_changed_kernel_source_drops_every_cached_kernel(monkeypatch, tmp_path):
+    """numba checks a kernel's own file only; the digest of all kernel sources catches a change in a callee."""
+    import numba
 
+    from forgetlab.numerics import jit
 
-def _gamma(beta: float) -> float:
-    return np.sqrt(1 + beta**2) - beta
-
-
-def _phi0(a: float, beta: float) -> tuple[float, float]:
-    if a <= 1 - beta:
-        return 1 - a, -1.0
-    if a >= 1 + beta:
-        return a - 1, 1.0
-    return (a - 1) ** 2 / (2 * beta) + beta / 2, (a - 1) / beta
-
-
-def _wiggly(a: float, beta: float = 0.01, waves: int = 39) -> tuple[float, float]:
-    f, g = _phi0(a, beta)
-    w = waves * np.pi / 2
-    return f + 2 * (1 - beta) / (waves * np.pi) * np.sin(w * a), g + (1 - beta) * np.cos(w * a)
-
-
-def _yanai(a: float, b1: float, b2: float) -> tuple[float, float]:
-    u, v = np.sqrt((1 - a) ** 2 + b2**2), np.sqrt(a**2 + b1**2)
-    return _gamma(b1) * u + _gamma(b2) * v, _gamma(b1) * (a - 1) / u + _gamma(b2) * a / v
-
-
-#: The test functions of Moré & Thuente (1994), section 5, as (phi, phi') of the step.
-FUNCTIONS = {
-    "rational": lambda a: (-a / (a * a + 2.0), (a * a - 2.0) / (a * a + 2.0) ** 2),
-    "quintic": lambda a: ((a + 0.004) ** 5 - 2 * (a + 0.004) ** 4, 5 * (a + 0.004) ** 4 - 8 * (a + 0.004) ** 3),
-    "wiggly": _wiggly,
-    "yanai-1": lambda a: _yanai(a, 0.001, 0.001),
-    "yanai-2": lambda a: _yanai(a, 0.01, 0.001),
-    "yanai-3": lambda a: _yanai(a, 0.001, 0.01),
-}
-
-
-def our_trials(phi, stp: float, maxiter: int = 30) -> list[float]:
-    f0, g0 = phi(0.0)
-    search = np.zeros(SEARCH_SIZE)
-    dcsrch_start(search, f0, g0, stp)
-    trials = []
-    for _ in range(maxiter):
-        trials.append(stp)
-        f, g = phi(stp)
-        stp, done = dcsrch(search, f, g, stp)
-        if done:
-            break
-    return trials
-
-
-def scipy_trials(phi, stp: float, maxiter: int = 30) -> list[float]:
-    trials = []
-
-    def value(a: float) -> float:
-        trials.append(a)
-        return phi(a)[0]
-
-    search = DCSRCH(value, lambda a: phi(a)[1], FTOL, GTOL, XTOL, STPMIN, STPMAX)
-    search(stp, phi0=phi(0.0)[0], derphi0=phi(0.0)[1], maxiter=maxiter)
-    return trials
-
-
-@pytest.mark.parametrize("name", list(FUNCTIONS))
-@pytest.mark.parametrize("first_step", [1e-3, 1e-1, 1e1, 1e3])
-def test_line_search_takes_scipys_trial_steps(name, first_step):
-    phi = FUNCTIONS[name]
-    ours, theirs = our_trials(phi, first_step), scipy_trials(phi, first_step)
-    assert len(ours) == len(theirs)
-    np.testing.assert_allclose(ours, theirs, rtol=1e-12)
-    f, g = phi(ours[-1])
-    assert f <= phi(0.0)[0] + FTOL * ours[-1] * phi(0.0)[1] or len(ours) == 30
-    assert STPMIN <= ours[-1] <= STPMAX and np.isfinite(g)
+    monkeypatch.setattr(numba.config, "CACHE_DIR", str(tmp_path))
+    location = jit._cache_location()
+    assert location.parent == tmp_path and location.name.startswith("numerics_")
+    jit.drop_stale_cache()  # a stamp for today's sources
+    cached = [location / "compiled_lbfgs.fit-1.py311.nbi", location / "morethuente.dcsrch-9.py311.1.nbc"]
+    other = location / "someone_else.f-1.py311.nbi"
+    for path in (*cached, other):
+        path.write_bytes(b"machine code")
+    assert not jit.drop_stale_cache(), "unchanged sources keep the cache"
+    assert all(path.exists() for path in cached)
+    (location / "forgetlab-kernels.sha256").write_text("the digest of older sources")
+    assert jit.drop_stale_cache()
+    assert not any(path.exists() for path in cached) and other.exists()
+    assert not jit.drop_stale_cache()

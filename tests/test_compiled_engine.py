@@ -33,13 +33,14 @@ def seed_rows(scores, seed: int):
 
 
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
-def test_a_run_alone_equals_the_same_run_among_16_seeds_and_in_2_processes(dtype):
-    alone = run_experiment(experiment([3], dtype=dtype), progress=False)
-    among = run_experiment(experiment(range(16), dtype=dtype), n_jobs=1, progress=False)
-    spread = run_experiment(experiment(range(16), dtype=dtype), n_jobs=2, progress=False)
-    for result in (among, spread):
-        assert seed_rows(alone.scores, 3).equals(seed_rows(result.scores, 3))
-    assert seed_rows(among.scores, 7).equals(seed_rows(spread.scores, 7))
+def test_a_run_alone_equals_the_same_run_among_64_seeds_and_in_2_processes(dtype):
+    among = run_experiment(experiment(range(64), dtype=dtype), n_jobs=1, progress=False)
+    spread = run_experiment(experiment(range(64), dtype=dtype), n_jobs=2, progress=False)
+    for seed in (3, 61):
+        alone = run_experiment(experiment([seed], dtype=dtype), progress=False)
+        for result in (among, spread):
+            assert seed_rows(alone.scores, seed).equals(seed_rows(result.scores, seed))
+    assert all(seed_rows(among.scores, s).equals(seed_rows(spread.scores, s)) for s in range(64))
     assert set(among.scores["engine"]) == {"compiled"}
 
 

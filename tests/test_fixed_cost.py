@@ -132,11 +132,6 @@ def test_a_continual_run_imports_neither_dask_nor_duckdb(tmp_path):
     assert {p.name for p in (tmp_path / "out").iterdir()} >= {"report.html", "scores.png", "experiment.json"}
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="engines/compiled.py imports numba when 'auto' asks it (first) whether it can train: its check needs "
-    "none of numba; left to the compiled engine's owner",
-)
 def test_a_config_the_compiled_engine_refuses_does_not_import_numba(tmp_path):
     config = tmp_path / "continual.toml"
     config.write_text(CONTINUAL)

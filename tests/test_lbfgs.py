@@ -17,7 +17,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from forgetlab.errors import InvalidParameterError
-from forgetlab.numerics import lbfgs_state, lbfgs_step, linesearch
+from forgetlab.numerics import lbfgs_state, lbfgs_step
 from forgetlab.numerics.lbfgs import DEFAULT_FTOL, LBFGSResult, Status, message, minimize
 
 F64 = torch.float64
@@ -408,7 +408,7 @@ def test_products_of_one_run_have_its_bits_in_a_batch(dtype: torch.dtype) -> Non
 def test_code_paths_give_identical_bits(monkeypatch: pytest.MonkeyPatch, dtype: torch.dtype) -> None:
     """The alternative code paths, forced by their thresholds, give the same bits as the defaults.
 
-    Run-by-run or vectorised scalar logic (line search, two-loop recursion, recorded products),
+    Run-by-run or vectorised scalar logic (two-loop recursion, recorded products),
     rows handled as views of ranges of slots or by index_select / index_copy_, pairs stored by
     groups or by index_copy_, the history read in blocks of one run, and the memoisation test
     without sampling. Each threshold is patched in the module that reads it.
@@ -417,8 +417,8 @@ def test_code_paths_give_identical_bits(monkeypatch: pytest.MonkeyPatch, dtype: 
     reference = minimize(fun, x0, max_iter=60)
     assert len(set(reference.n_fun.tolist())) > 1
     configurations = [
-        {(linesearch, "_FEW_SEARCHES"): 10**6, (lbfgs_step, "_FEW_TWO_LOOPS"): 10**6},
-        {(linesearch, "_FEW_SEARCHES"): 0, (lbfgs_step, "_FEW_TWO_LOOPS"): 0},
+        {(lbfgs_step, "_FEW_TWO_LOOPS"): 10**6},
+        {(lbfgs_step, "_FEW_TWO_LOOPS"): 0},
         {(lbfgs_state, "_MAX_SPANS"): 0, (lbfgs_step, "_MAX_GROUPS"): 0},
         {(lbfgs_state, "_MAX_SPANS"): 10**6, (lbfgs_step, "_MAX_GROUPS"): 10**6},
         {(lbfgs_state, "_CACHE_BYTES"): 1},
@@ -431,35 +431,6 @@ def test_code_paths_give_identical_bits(monkeypatch: pytest.MonkeyPatch, dtype: 
             other = minimize(fun, x0, max_iter=60)
         for name, a, b in zip(LBFGSResult._fields, reference, other, strict=True):
             assert torch.equal(a, b), (configuration, name)
-
-
-def test_vectorised_dcstep_equals_its_scalar_twin() -> None:
-    """``linesearch._dcstep`` (its four cases computed for every run) gives ``_dcstep_one``'s bits run by run.
-
-    Random states cover the four cases of Moré and Thuente, bracketed or not, including steps
-    outside [stpmin, stpmax] and zero or equal derivatives (where both give the same NaN or inf).
-    """
-    rng = np.random.default_rng(0)
-    n = 4000
-    stx, sty, stp = rng.normal(size=(3, n)) * 10.0 ** rng.integers(-3, 4, size=(3, n))
-    fx, fy, fp = rng.normal(size=(3, n))
-    dx, dy, dp = rng.normal(size=(3, n))
-    dx[::97], dp[::89], dp[::83] = 0.0, 0.0, dx[::83]
-    brackt = rng.random(n) < 0.5
-    stpmin, stpmax = np.zeros(n), np.full(n, 1e10)
-    with np.errstate(all="ignore"):
-        batch = linesearch._dcstep(stx, fx, dx, sty, fy, dy, stp, fp, dp, brackt, stpmin, stpmax)
-        singles = [
-            linesearch._dcstep_one(*(v[r] for v in (stx, fx, dx, sty, fy, dy, stp, fp, dp)), bool(brackt[r]), 0.0, 1e10)
-            for r in range(n)
-        ]
-    cases = {(fp[r] > fx[r], dp[r] * np.sign(dx[r]) < 0, abs(dp[r]) < abs(dx[r]), bool(brackt[r])) for r in range(n)}
-    assert len(cases) >= 12  # every case, bracketed and not
-    for k, column in enumerate(batch):
-        expected = np.array([single[k] for single in singles], dtype=column.dtype)
-        if column.dtype.kind == "f":  # bit for bit (tells -0.0 from 0.0; NaNs alike)
-            column, expected = column.view(np.uint64), expected.view(np.uint64)
-        assert np.array_equal(column, expected), k
 
 
 def test_finished_runs_are_not_evaluated() -> None:

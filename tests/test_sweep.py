@@ -33,7 +33,7 @@ def test_runs_are_numbered_once_for_the_sweep(sweep, uninterrupted):
 
 
 def test_the_plan_fits_the_memory_budget_and_the_workers():
-    experiment = tutorial_experiment(seeds=range(10), schedules=["sequential", "interspersed"])
+    experiment = tutorial_experiment(seeds=range(10), schedules=["sequential", "interspersed"], engine="torch")
     sweep = Sweep.of(experiment)
     one = experiment.trainer.run_bytes(experiment)
     assert [b.seeds for b in plan(sweep)] == [tuple(range(10))] * 2

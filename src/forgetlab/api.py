@@ -60,13 +60,13 @@ def tutorial_experiment(
         Epochs on each season for the sequential schedule.
     alternating_epochs, interspersed_epochs : int
         Epochs in all for those schedules.
-    engine : {"auto", "sklearn", "torch"}, default "auto"
-        Which engine trains the runs; ``"auto"`` is torch for the tutorial's model.
+    engine : {"auto", "compiled", "torch", "sklearn"}, default "auto"
+        Which engine trains the runs; ``"auto"`` is the compiled engine for the tutorial's model.
     threads : int, optional
-        BLAS threads per run (sklearn engine) or PyTorch threads per worker process (torch
-        engine); default 1.
+        BLAS threads per run (sklearn and compiled engines) or PyTorch threads per worker
+        process (torch engine); default 1.
     dtype : {"float32", "float64"}, default "float32"
-        Arithmetic of the torch engine.
+        Arithmetic of the compiled and torch engines.
 
     Raises
     ------

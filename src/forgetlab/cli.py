@@ -67,7 +67,7 @@ def _add_tutorial_command(commands: argparse._SubParsersAction) -> None:
     tutorial.add_argument(
         "--engine",
         default="auto",
-        help="torch (batched; auto picks it), sklearn (the exact reference) or compiled (numba, one run per core)",
+        help="compiled (numba, one run per core; auto picks it), torch (batched) or sklearn (the exact reference)",
     )
     tutorial.add_argument("--dtype", default="float32", help="torch engine arithmetic: float32 or float64")
     tutorial.add_argument("--seeds", default="42", help="seeds: 42 (the tutorial), 0-15, 1,2,3 (default: 42)")

@@ -176,18 +176,19 @@ class Experiment:
     seeds : sequence of int
         Distinct, in [0, 2**32 - 1]. Seed ``s`` sets the model's initialisation and the
         schedule's sampling RNG; the stream's split is fixed by the stream.
-    engine : {"auto", "torch", "sklearn"} or another registered engine, default "auto"
-        Which engine trains the runs (:mod:`forgetlab.engines`): one scikit-learn
-        estimator per run, or all runs of a schedule batched in PyTorch. ``"auto"`` takes
-        the first registered engine that can train the experiment; the attribute keeps
-        what was asked, :attr:`engine_name` is the engine chosen.
+    engine : {"auto", "compiled", "torch", "sklearn"} or another registered engine, default "auto"
+        Which engine trains the runs (:mod:`forgetlab.engines`): each L-BFGS run in
+        compiled loops, all runs of a schedule batched in PyTorch, or one scikit-learn
+        estimator per run. ``"auto"`` takes the first registered engine that can train
+        the experiment (the compiled one for lbfgs MLPs without strategies); the attribute
+        keeps what was asked, :attr:`engine_name` is the engine chosen.
     threads : int or None
-        BLAS threads per run for the sklearn engine, PyTorch threads per worker process
-        for the torch engine; None means 1 (:attr:`n_threads`: on small matrices threads
-        cost more than they give; processes spread the work instead). Results may depend
+        BLAS threads per run for the sklearn and compiled engines, PyTorch threads per
+        worker process for the torch engine; None means 1 (:attr:`n_threads`: on small
+        matrices threads cost more than they give; processes spread the work instead). Results may depend
         on it, so it is part of the experiment.
     dtype : {"float32", "float64"}, default "float32"
-        Arithmetic of the torch engine (the sklearn engine computes in float64).
+        Arithmetic of the compiled and torch engines (the sklearn engine computes in float64).
     strategies : sequence of Strategy, optional
         Continual-learning strategies (:mod:`forgetlab.strategies`), each run with every
         schedule and seed by the continual trainer (:mod:`forgetlab.engines.continual`,
@@ -201,8 +202,8 @@ class Experiment:
     record_every : int, default 1
         Keep every task's scores after every ``record_every``-th epoch, after the last
         epoch of each block of epochs on the same tasks (before a task switch) and after
-        the last epoch; 1 keeps them all. The scores are computed every epoch either
-        way (scoring costs little next to training); this thins the table.
+        the last epoch; 1 keeps them all. The continual trainer scores only these
+        epochs (the other engines score every epoch and thin the table).
 
     Raises
     ------

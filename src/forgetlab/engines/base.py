@@ -73,6 +73,8 @@ class Spec(Protocol):
     strategies: Sequence[Strategy]
     engine: str
     dtype: str
+    #: Scores kept after every ``record_every``-th epoch (and at phase ends): an engine may score only those.
+    record_every: int
 
     @property
     def n_threads(self) -> int:

@@ -27,6 +27,9 @@ Per-run and shared: seed ``s`` seeds the initialisation (``RandomState(s)``, as
 scikit-learn) and the schedule's sampling (its own ``RandomState(s)``, as the other
 engines); the stream, the model description and the optimiser's settings are shared.
 
+numba is imported only when the engine trains (its ``check`` needs none of it), so that
+``engine="auto"``, which asks this engine first, costs nothing to the experiments it refuses.
+
 BLAS threads. ``np.dot`` in the kernels calls SciPy's OpenBLAS, which numba loads when the
 kernels first run; a thread limit set before that does not reach it. So the kernels are
 loaded first (:func:`forgetlab.numerics.compiled_mlp.compile_kernels`) and the runs then
@@ -51,8 +54,6 @@ from threadpoolctl import threadpool_limits
 from forgetlab.engines.base import check_float32_range, estimate_run_bytes
 from forgetlab.errors import invalid
 from forgetlab.metrics import r2_score
-from forgetlab.numerics import compiled_mlp
-from forgetlab.numerics.compiled_lbfgs import DEFAULT_FTOL, DIVERGED
 from forgetlab.numerics.spec import MLPSpec
 from forgetlab.results import RunResult, describe_plan
 from forgetlab.schedules import Schedule
@@ -87,6 +88,8 @@ def ensure_compiled(dtype: str) -> None:
     """Compile or load the kernels for ``dtype`` once per process; say so on stderr if it compiled."""
     if dtype in _ready:
         return
+    from forgetlab.numerics import compiled_mlp
+
     start = time.perf_counter()
     compiled = compiled_mlp.compile_kernels((dtype,))
     if compiled:
@@ -97,6 +100,8 @@ def ensure_compiled(dtype: str) -> None:
 
 def _score(stream: Stream, params: np.ndarray, units: np.ndarray, code: int, dtype: type) -> tuple[list, np.ndarray]:
     """Predictions (float64) on every task's test set, and their R² (NaN-free unless they overflow)."""
+    from forgetlab.numerics import compiled_mlp
+
     outputs = [
         compiled_mlp.predict(params, np.ascontiguousarray(t.x_test, dtype=dtype), units, code)[:, 0].astype(np.float64)
         for t in stream.tasks
@@ -137,6 +142,9 @@ def train_run(
     (3, 2)
     """
     ensure_compiled(dtype)
+    from forgetlab.numerics import compiled_mlp
+    from forgetlab.numerics.compiled_lbfgs import DEFAULT_FTOL, DIVERGED
+
     np_dtype = _DTYPES[dtype]
     spec = MLPSpec.from_estimator(estimator, n_features=stream[0].x_train.shape[1])
     units, code = compiled_mlp.units_of(spec)

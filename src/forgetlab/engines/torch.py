@@ -43,7 +43,7 @@ from forgetlab.engines import continual
 from forgetlab.engines.base import check_float32_range, estimate_run_bytes
 from forgetlab.errors import invalid
 from forgetlab.metrics import r2_score
-from forgetlab.numerics import lbfgs, sgd
+from forgetlab.numerics import sgd
 from forgetlab.numerics.mlp import DTYPES, MLPSpec, init_params, loss_and_grad, predict, torch_threads
 from forgetlab.results import RunResult, describe_plan
 from forgetlab.schedules import Epoch, Schedule
@@ -105,6 +105,7 @@ def _lbfgs_epochs(estimator: MLPRegressor, spec: MLPSpec) -> EpochTrainer:
     numbers do not depend on its group, and the optimiser's state (its history is 0.8 MB per
     run of the tutorial model in float32) stays bounded for any number of seeds.
     """
+    from forgetlab.numerics import lbfgs  # its compiled line search loads numba: only for lbfgs
 
     def train_epoch(
         epoch: int, params: torch.Tensor, x: torch.Tensor, y: torch.Tensor, alive: np.ndarray
@@ -279,7 +280,11 @@ class TorchEngine:
         with torch_threads(experiment.n_threads):
             if not experiment.continual:
                 return train_batch(experiment.estimator, stream, plan, seeds, dtype=experiment.dtype)
-            options = {**continual.train_settings(experiment.estimator, stream), "dtype": experiment.dtype}
+            options = {
+                **continual.train_settings(experiment.estimator, stream),
+                "dtype": experiment.dtype,
+                "record_every": experiment.record_every,  # score only the epochs the table keeps
+            }
             return [
                 result
                 for strategy in experiment.trained_strategies

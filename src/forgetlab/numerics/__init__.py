@@ -9,8 +9,11 @@
   row per run, and the registry of optimisers;
 - :mod:`forgetlab.numerics.lbfgs`: L-BFGS with SciPy's L-BFGS-B rules, batched over runs;
   its bookkeeping in :mod:`~forgetlab.numerics.lbfgs_state`, the history and two-loop
-  recursion in :mod:`~forgetlab.numerics.lbfgs_step`, and the Moré-Thuente line search in
-  :mod:`~forgetlab.numerics.linesearch`.
+  recursion in :mod:`~forgetlab.numerics.lbfgs_step`;
+- :mod:`forgetlab.numerics.morethuente`: the Moré-Thuente line search, compiled, the one
+  definition both L-BFGS implementations call;
+- :mod:`forgetlab.numerics.compiled_mlp` and :mod:`~forgetlab.numerics.compiled_lbfgs`: one
+  run's MLP and L-BFGS in compiled loops (numba, set up by :mod:`~forgetlab.numerics.jit`).
 
 Nothing here imports a trainer, a strategy, an experiment or a file: the engines and the
 strategies build on it, never the other way round.

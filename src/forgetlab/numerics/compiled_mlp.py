@@ -36,6 +36,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from forgetlab.numerics import morethuente
 from forgetlab.numerics.compiled_lbfgs import EPS, EVALUATE, GS, TRIAL, lbfgs_iterate, lbfgs_start, state_arrays
 from forgetlab.numerics.jit import kernel
 from forgetlab.numerics.spec import ACTIVATIONS, MLPSpec
@@ -254,11 +255,12 @@ def fit(
 
 
 def compile_kernels(dtypes: tuple[str, ...] = ("float32", "float64")) -> bool:
-    """Compile (or load from numba's cache) :func:`fit` and :func:`predict` for ``dtypes``; True if anything compiled.
+    """Compile (or load from numba's cache) every kernel for ``dtypes``; True if anything compiled.
 
     A tiny fit in each dtype, with the argument types the engine passes, so that later calls
-    find the machine code ready. The first call also loads the BLAS that ``np.dot`` uses
-    (SciPy's OpenBLAS), so that a thread limit set afterwards applies to it.
+    find the machine code ready, and the batched line search the torch engine's L-BFGS calls
+    (:mod:`forgetlab.numerics.morethuente`). The first call also loads the BLAS that
+    ``np.dot`` uses (SciPy's OpenBLAS), so that a thread limit set afterwards applies to it.
     """
     units = np.array([1, 2, 1], dtype=np.int64)
     for dtype in dtypes:
@@ -266,4 +268,5 @@ def compile_kernels(dtypes: tuple[str, ...] = ("float32", "float64")) -> bool:
         params = np.full(7, 0.5, dtype=dtype)
         fit(params, x, x + 1, units, 0, 1e-4, 2, 15000, 1e-4, 2.220446049250313e-09, 10, 20)
         predict(params, x, units, 0)
-    return any(sum(kernel_.stats.cache_misses.values()) for kernel_ in (fit, predict))
+    searches = morethuente.compile_searches()
+    return searches or any(sum(kernel_.stats.cache_misses.values()) for kernel_ in (fit, predict))

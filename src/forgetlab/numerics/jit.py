@@ -15,14 +15,24 @@ user has not chosen ``NUMBA_CACHE_DIR``, this module points ``NUMBA_CACHE_DIR`` 
 ``<user cache directory>/forgetlab/numba`` (platformdirs) before numba is imported, so the
 cache survives between sessions and is shared by the worker processes, which inherit the
 variable.
+
+A stale cache. numba checks each kernel against its own source file only: a kernel whose
+file did not change keeps its cached machine code even when a kernel it calls (and inlined)
+did. So this module keeps, in the cache directory, a digest of every kernel source file
+(:data:`SOURCES`); when it differs, the cached code of all of them is dropped and compiled
+again on first use.
 """
 
 from __future__ import annotations
 
+import hashlib
 import os
 from pathlib import Path
 
-__all__ = ["CACHE_DIR", "kernel"]
+__all__ = ["CACHE_DIR", "SOURCES", "kernel"]
+
+#: The modules holding compiled kernels (beside this one): one changes, all are compiled again.
+SOURCES = ("compiled_lbfgs", "compiled_mlp", "morethuente")
 
 
 def _cache_dir() -> str | None:
@@ -47,6 +57,43 @@ import numba  # noqa: E402  (after NUMBA_CACHE_DIR is chosen)
 
 if CACHE_DIR is not None and not numba.config.CACHE_DIR:  # numba was imported before this module
     numba.config.CACHE_DIR = CACHE_DIR
+
+
+def _cache_location() -> Path:
+    """The directory where numba caches this package's kernels (its own rule for the two cases)."""
+    here = Path(__file__).resolve().parent
+    if not numba.config.CACHE_DIR:
+        return here / "__pycache__"
+    subpath = os.path.abspath(here)
+    return Path(numba.config.CACHE_DIR) / f"{here.name}_{hashlib.sha1(subpath.encode()).hexdigest()}"
+
+
+def drop_stale_cache() -> bool:
+    """Drop the cached machine code of every kernel if any kernel source changed since it was cached.
+
+    Returns True if it dropped anything. Called once when this module is imported.
+    """
+    here = Path(__file__).resolve().parent
+    digest = hashlib.sha256(b"".join((here / f"{name}.py").read_bytes() for name in (*SOURCES, "jit"))).hexdigest()
+    location = _cache_location()
+    stamp = location / "forgetlab-kernels.sha256"
+    try:
+        if stamp.read_text() == digest:
+            return False
+    except OSError:
+        pass
+    stale = [path for name in SOURCES for path in location.glob(f"{name}.*.nb[ic]")]
+    for path in stale:
+        path.unlink(missing_ok=True)
+    try:
+        location.mkdir(parents=True, exist_ok=True)
+        stamp.write_text(digest)
+    except OSError:  # a read-only location: numba will not cache there either
+        pass
+    return bool(stale)
+
+
+drop_stale_cache()
 
 #: The decorator of every compiled kernel (see the module docstring).
 kernel = numba.njit(nogil=True, cache=True, error_model="numpy")

@@ -107,7 +107,7 @@ Where the parts live: this module has the rules, :func:`minimize`, its results a
 the iterations; :mod:`forgetlab.numerics.lbfgs_state` the buffers of a call, the selections of
 running runs and the batch-independent products (``_bmm``); :mod:`forgetlab.numerics.lbfgs_step`
 the history of pairs, the two-loop recursion, the direction and the trial points; and
-:mod:`forgetlab.numerics.linesearch` the Moré–Thuente line search (``dcsrch``/``dcstep``).
+:mod:`forgetlab.numerics.morethuente` the Moré–Thuente line search (``dcsrch``/``dcstep``).
 
 References
 ----------
@@ -133,7 +133,7 @@ import torch
 from forgetlab.errors import invalid
 from forgetlab.numerics.lbfgs_state import _RUNNING, _array, _row_products, _Sel, _State
 from forgetlab.numerics.lbfgs_step import _begin_search, _directions, _forget_pairs, _insert_pairs, _put_trial
-from forgetlab.numerics.linesearch import _search_step
+from forgetlab.numerics.morethuente import search_steps
 from forgetlab.validation import Interval, validate
 
 __all__ = ["DEFAULT_FTOL", "EPS", "LBFGSResult", "Objective", "Status", "message", "minimize"]
@@ -465,7 +465,7 @@ def _round(
     live = np.isfinite(f) & np.isfinite(gd)
     status[~live] = Status.DIVERGED
 
-    stp, done = _search_step(state.stp[:n], state.search[:n], f, gd)
+    stp, done = search_steps(state.stp[:n], state.search[:n], f, gd)
     failed = np.zeros(n, dtype=bool)
     more = live & ~done  # runs that need another trial in this line search
     if more.any():

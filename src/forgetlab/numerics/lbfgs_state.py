@@ -12,7 +12,7 @@
 Vectors that enter inner products live in rows of ``_State.block`` padded to a multiple of 64
 bytes, each starting 64-byte aligned; the scalars are float64 numpy arrays. Nothing here
 computes an L-BFGS step or a line search (:mod:`forgetlab.numerics.lbfgs_step`,
-:mod:`forgetlab.numerics.linesearch`); :mod:`forgetlab.numerics.lbfgs` drives them.
+:mod:`forgetlab.numerics.morethuente`); :mod:`forgetlab.numerics.lbfgs` drives them.
 """
 
 from __future__ import annotations
@@ -21,6 +21,8 @@ import math
 
 import numpy as np
 import torch
+
+from forgetlab.numerics.morethuente import SEARCH_SIZE
 
 # the status code of a run still running (``Status.RUNNING`` of forgetlab.numerics.lbfgs)
 _RUNNING = -1
@@ -177,7 +179,7 @@ class _State:
         self.fold = np.zeros(R)
         self.gdold = np.zeros(R)
         self.ifun = np.zeros(R, dtype=np.int64)
-        self.search = np.zeros((R, 15))
+        self.search = np.zeros((R, SEARCH_SIZE))
         # results, by run
         self.out_x = torch.empty_like(self.x)
         self.out_g = torch.empty_like(self.x)

@@ -25,7 +25,7 @@ import numpy as np
 import torch
 
 from forgetlab.numerics.lbfgs_state import _array, _bmm, _row_products, _Sel, _spans, _State
-from forgetlab.numerics.linesearch import _STPMAX, _dcsrch_start
+from forgetlab.numerics.morethuente import STPMAX, start_searches
 
 # up to this many runs, the two-loop recursion runs run by run (same arithmetic, less overhead)
 _FEW_TWO_LOOPS = 4
@@ -305,7 +305,7 @@ def _begin_search(state: _State, sel: _Sel) -> np.ndarray:
     products = _row_products(state, sel, state.d1, state.gyd_t)  # d'g, d'y, d'd
     gd = products[:, 0]
     with np.errstate(divide="ignore"):
-        stp = np.where(state.n_iter[sel.at] == 0, np.fmin(1.0 / np.sqrt(products[:, 2]), _STPMAX), 1.0)
+        stp = np.where(state.n_iter[sel.at] == 0, np.fmin(1.0 / np.sqrt(products[:, 2]), STPMAX), 1.0)
     ok = gd < 0.0
     if not ok.any():
         return ~ok
@@ -316,7 +316,7 @@ def _begin_search(state: _State, sel: _Sel) -> np.ndarray:
     state.fold[at] = state.f[at]
     state.gdold[at] = gd
     state.ifun[at] = 1
-    state.search[at] = _dcsrch_start(state.f[at], gd, stp)
+    state.search[at] = start_searches(state.f[at], gd, stp)
     if not (stp == 1.0).all():  # z is already the trial point where stp == 1
         _put_trial(state, good.subset(stp != 1.0), stp[stp != 1.0])
     return ~ok

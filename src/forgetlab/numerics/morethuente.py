@@ -1,10 +1,13 @@
-"""The Moré-Thuente line search (MINPACK-2's ``dcsrch`` and ``dcstep``), compiled, for one run.
+"""The Moré-Thuente line search (MINPACK-2's ``dcsrch`` and ``dcstep``): the one definition, compiled.
 
-A port of the C translation of MINPACK-2 that SciPy's L-BFGS-B (1.15+) calls, operation for
-operation as in the batched :mod:`forgetlab.numerics.lbfgs` (``_dcsrch_one``,
-``_dcstep_one``), so that both engines search alike. The search is reverse communication:
-:func:`dcsrch_start` takes phi(0), phi'(0) and the first step, then each :func:`dcsrch` call
-takes phi and phi' at the current trial step and returns the next trial step, or ``done``.
+A port, operation for operation, of the C translation of MINPACK-2 that SciPy's L-BFGS-B
+(1.15+) calls, with the parameters L-BFGS-B's ``lnsrlb`` fixes. Both L-BFGS implementations
+search with it: the compiled engine's (:mod:`forgetlab.numerics.compiled_lbfgs`) calls
+:func:`dcsrch` for its one run, the batched one (:mod:`forgetlab.numerics.lbfgs`, the torch
+engine) calls :func:`start_searches` and :func:`search_steps`, which loop over the runs of a
+batch in compiled code. The search is reverse communication: :func:`dcsrch_start` takes
+phi(0), phi'(0) and the first step, then each :func:`dcsrch` call takes phi and phi' at the
+current trial step and returns the next trial step, or ``done``.
 
 It finds a step ``stp`` with the sufficient decrease and curvature conditions
 
@@ -31,7 +34,20 @@ import numpy as np
 
 from forgetlab.numerics.jit import kernel
 
-__all__ = ["FTOL", "GTOL", "SEARCH_SIZE", "STPMAX", "STPMIN", "XTOL", "dcsrch", "dcsrch_start", "dcstep"]
+__all__ = [
+    "FTOL",
+    "GTOL",
+    "SEARCH_SIZE",
+    "STPMAX",
+    "STPMIN",
+    "XTOL",
+    "compile_searches",
+    "dcsrch",
+    "dcsrch_start",
+    "dcstep",
+    "search_steps",
+    "start_searches",
+]
 
 FTOL, GTOL, XTOL = 1e-3, 0.9, 0.1
 STPMIN, STPMAX = 0.0, 1e10
@@ -227,3 +243,52 @@ def dcsrch(search: np.ndarray, f: float, g: float, stp: float) -> tuple[float, b
     search[_GX], search[_GY], search[_FX], search[_FY], search[_STX], search[_STY] = gx, gy, fx, fy, stx, sty
     search[_STMIN], search[_STMAX], search[_WIDTH], search[_WIDTH1] = stmin, stmax, width, width1
     return new, False
+
+
+@kernel
+def _start_searches(search: np.ndarray, f: np.ndarray, g: np.ndarray, stp: np.ndarray) -> None:
+    for r in range(f.size):
+        dcsrch_start(search[r], f[r], g[r], stp[r])
+
+
+@kernel
+def _search_steps(search: np.ndarray, f: np.ndarray, g: np.ndarray, stp: np.ndarray, done: np.ndarray) -> None:
+    for r in range(f.size):
+        stp[r], done[r] = dcsrch(search[r], f[r], g[r], stp[r])
+
+
+def _float64(values: np.ndarray) -> np.ndarray:
+    return np.ascontiguousarray(values, dtype=np.float64)
+
+
+def start_searches(f: np.ndarray, g: np.ndarray, stp: np.ndarray) -> np.ndarray:
+    """The search states (n, :data:`SEARCH_SIZE`) of ``n`` runs after :func:`dcsrch_start` (requires g < 0).
+
+    Examples
+    --------
+    >>> start_searches(np.array([4.0]), np.array([-4.0]), np.array([10.0])).shape
+    (1, 15)
+    """
+    search = np.zeros((np.size(f), SEARCH_SIZE))
+    _start_searches(search, _float64(f), _float64(g), _float64(stp))
+    return search
+
+
+def search_steps(stp: np.ndarray, search: np.ndarray, f: np.ndarray, g: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`dcsrch` for each of ``n`` runs at its step ``stp``: returns (next steps, done), both (n,).
+
+    ``search`` (n, :data:`SEARCH_SIZE`) and ``stp`` (n,), both float64, are
+    updated in place (a run's step is left where its search is done); ``f`` and ``g`` are phi
+    and phi' at ``stp``. The runs are independent: each one's step is what :func:`dcsrch`
+    gives it alone.
+    """
+    done = np.zeros(stp.size, dtype=np.bool_)
+    _search_steps(search, _float64(f), _float64(g), stp, done)
+    return stp.copy(), done
+
+
+def compile_searches() -> bool:
+    """Compile (or load from numba's cache) :func:`start_searches` and :func:`search_steps`; True if compiled."""
+    one = np.ones(1)
+    search_steps(one.copy(), start_searches(one, -one, one), one, one)
+    return any(sum(kernel_.stats.cache_misses.values()) for kernel_ in (_start_searches, _search_steps))
