@@ -69,6 +69,7 @@ def cases(args: argparse.Namespace, work: Path) -> dict[str, list[str]]:
     out = {
         "tutorial (demo)": ["tutorial", "--seeds", "0-3" if args.quick else "0-15"],
         "tutorial sklearn 42": ["tutorial", "--seeds", "42", "--engine", "sklearn"],
+        "tutorial torch": ["tutorial", "--seeds", "0-3" if args.quick else "0-15", "--engine", "torch"],
     }
     for name in CONFIGS:
         out[f"run {name}"] = ["run", str(config_copy(name, seeds if name in REDUCIBLE else None, work))]
