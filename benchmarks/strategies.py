@@ -8,6 +8,9 @@ Adam (learning rate 1e-3, minibatches of 128), 30 epochs per task in order, the 
 van de Ven & Tolias (2019, "Three scenarios for continual learning") on split MNIST.
 Rotated digits (five angles, a ten-class head per task): a task-incremental stream on
 which fine-tuning forgets more than on split digits.
+Split MNIST-1D (Greydanus 2020; :func:`~forgetlab.tasks.split_mnist1d`, the paper's dataset
+of 4,000 training signals): 5 tasks of 2 classes, class-incremental, an MLP 40-100-100-10
+(ReLU), Adam (1e-3, minibatches of 32), 30 epochs per task.
 Seasons: winter, spring, summer, autumn in order, an MLP 1-100-100-1, Adam (1e-2,
 minibatches of 32), 100 epochs per season; R² instead of accuracy.
 
@@ -40,6 +43,7 @@ from forgetlab.strategies import (
     SI,
     Cumulative,
     GDumb,
+    GenerativeReplay,
     Joint,
     LwF,
     Naive,
@@ -47,7 +51,7 @@ from forgetlab.strategies import (
     Replay,
     Strategy,
 )
-from forgetlab.tasks import Stream, rotated_digits, seasons, split_digits
+from forgetlab.tasks import Stream, rotated_digits, seasons, split_digits, split_mnist1d
 
 STRATEGIES: list[Strategy] = [
     Naive(),
@@ -63,6 +67,7 @@ STRATEGIES: list[Strategy] = [
     DERPP(buffer_size=200),
     ERACE(buffer_size=200),
     GDumb(memory_size=200),
+    GenerativeReplay(),
     Cumulative(),
     Joint(),
 ]
@@ -122,6 +127,8 @@ def main() -> None:
         measure(split_digits(scenario), (100,), 30 // scale, seeds, learning_rate=1e-3, batch_size=128)
     print(f"\nrotated digits (0, 45, 90, 135, 180 degrees), task-incremental, {len(seeds)} seeds, accuracy")
     measure(rotated_digits(scenario="task"), (100,), 30 // scale, seeds, learning_rate=1e-3, batch_size=128)
+    print(f"\nsplit MNIST-1D, class-incremental, {len(seeds)} seeds, accuracy")
+    measure(split_mnist1d("class"), (100, 100), 30 // scale, seeds, learning_rate=1e-3, batch_size=32)
     print(f"\nseasons winter-spring-summer-autumn, {len(seeds)} seeds, R²")
     year = seasons(["winter", "spring", "summer", "autumn"])
     measure(year, (100, 100), 100 // scale, seeds, learning_rate=1e-2, batch_size=32)

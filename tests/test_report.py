@@ -31,7 +31,7 @@ from forgetlab.report.phases import (
     switches,
 )
 from forgetlab.schedules import Alternating, Interspersed, Sequential
-from forgetlab.strategies import Cumulative, Naive
+from forgetlab.strategies import DER, DERPP, ERACE, MAS, Cumulative, GDumb, GenerativeReplay, Naive
 from forgetlab.sweep import Sweep
 from forgetlab.tasks import from_arrays, seasons, split_digits
 
@@ -294,6 +294,41 @@ def test_the_classification_report_has_stream_metrics_and_compares_strategies(cl
     text = path.read_text(encoding="utf-8")
     for name in ("digits 0-1", "digits 2-3", "sequential / cumulative"):
         assert name in text
+
+
+#: The strategies added after naive, EWC, SI, LwF, A-GEM and replay, by their names in the tables.
+NEWER = {
+    "mas": MAS(),
+    "der": DER(buffer_size=20),
+    "derpp": DERPP(buffer_size=20),
+    "er_ace": ERACE(buffer_size=20),
+    "gdumb": GDumb(memory_size=20),
+    "generative_replay": GenerativeReplay(latent_size=4, hidden_layer_sizes=(16,)),
+}
+
+
+def test_the_report_and_compare_show_the_newer_strategies_like_the_others(tmp_path, capsys):
+    experiment = Experiment(
+        stream=split_digits("class", n_tasks=2),
+        estimator=MLPClassifier(hidden_layer_sizes=(16,), solver="adam"),
+        schedules=[Sequential(epochs_per_task=(1, 1))],
+        strategies=[Naive(), *NEWER.values()],
+        seeds=[0, 1],
+    )
+    _run(experiment, tmp_path)
+    page = parse(write_report(tmp_path))
+    names = ["naive", *NEWER]
+    assert [row[1] for row in page.tables["stream-metrics"]] == names
+    assert {row[3] for row in page.tables["compare-strategy-accuracy"]} == set(NEWER), "each against naive"
+    heatmaps = [title(f) for f in figures(tmp_path / REPORT) if f["data"][0]["type"] == "heatmap"]
+    assert heatmaps == [f"<b>sequential / {name}</b> (mean of 2 seeds)" for name in names]
+    capsys.readouterr()
+    assert main(["compare", str(tmp_path), "--between", "strategy", "--task", "all", "--metric", "acc"]) == 0
+    summary, paired = capsys.readouterr().out.split("Paired by seed")
+    rows = [line.split() for line in summary.splitlines()[2:] if line.strip()]
+    assert [next(name for name in names if name in row) for row in rows] == names, "one row per strategy"
+    pairs = [line.split() for line in paired.splitlines()[2:] if line.strip()]
+    assert all(any({"naive", name} <= set(row) for row in pairs) for name in NEWER), "each paired with naive"
 
 
 def test_names_from_the_data_are_text_never_markup(hostile):

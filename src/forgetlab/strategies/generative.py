@@ -8,82 +8,18 @@ from typing import ClassVar
 import numpy as np
 import torch
 
-from forgetlab.numerics.mlp import backward, forward, log_softmax, output_loss, squared_error
+from forgetlab.numerics.mlp import backward, forward, output_loss
 from forgetlab.numerics.sgd import Adam
 from forgetlab.strategies.base import POSITIVE, Context, Minibatch, Phase, Strategy, run_rng
+from forgetlab.strategies.lwf import distillation
 from forgetlab.strategies.vae import VAESpec, decode, init_vae, vae_loss_and_grad
 from forgetlab.validation import AnyOf, Constraint, Hidden, Interval, Options, SequenceOf
 
-__all__ = ["GENERATIVE_RNG", "GenerativeReplay", "GenerativeState", "soft_target_loss"]
+__all__ = ["GENERATIVE_RNG", "GenerativeReplay", "GenerativeState"]
 
 #: The ``purpose`` of generative replay's RNG (:func:`~forgetlab.strategies.base.run_rng`):
 #: the VAE's initial weights, then every step's noise.
 GENERATIVE_RNG = 6
-
-
-def soft_target_loss(
-    output: torch.Tensor,
-    teacher: torch.Tensor,
-    heads: torch.Tensor | None,
-    student_units: torch.Tensor | None,
-    temperature: float,
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """The distillation loss on replayed inputs, mean over samples, and its derivative with respect to the outputs.
-
-    Classification: for each head :math:`h` (the teacher's output units), with
-    :math:`p = \\mathrm{softmax}_h(z^{teacher} / T)`, 0 outside the head, and
-    :math:`q = \\mathrm{softmax}_s(z / T)` over the student's units :math:`s`
-    (``student_units``, or the head itself if None),
-
-    .. math:: L = \\frac{T^2}{n} \\sum_i \\sum_h \\mathrm{KL}(p_{i,h} \\,\\|\\, q_{i,h}),
-              \\qquad \\frac{\\partial L}{\\partial z_{i,c}} = \\frac{T}{n} \\sum_h (q_{i,h,c} - p_{i,h,c}).
-
-    In class-incremental learning the student's units are every class seen so far and the
-    teacher's those it had seen: the classes added since get target probability 0, so that
-    replayed inputs of earlier tasks are not claimed by the new classes (van de Ven et al.'s
-    targets padded with zeros). Otherwise (task- and domain-incremental) this is
-    :func:`~forgetlab.strategies.lwf.distillation`. Regression (``heads`` None): the squared
-    error to the teacher's outputs (:func:`~forgetlab.numerics.mlp.squared_error`).
-
-    Parameters
-    ----------
-    output : Tensor of shape (R, n, C)
-        Per run: the student's outputs on the replayed inputs.
-    teacher : Tensor of shape (R, n, C)
-        Per run: the teacher's outputs on the same inputs.
-    heads : bool Tensor of shape (H, C) or None
-        Shared: the teacher's units of each head; None for regression.
-    student_units : bool Tensor of shape (C,) or None
-        Shared: the student's units for every head; None for each head's own.
-    temperature : float
-        :math:`T > 0`.
-
-    Returns
-    -------
-    loss : Tensor of shape (R,)
-    d_output : Tensor of shape (R, n, C)
-
-    Examples
-    --------
-    The student gives the new class (unit 2) as much as the old ones; its target is 0:
-
-    >>> z, old = torch.zeros(1, 1, 3, dtype=torch.float64), torch.tensor([[True, True, False]])
-    >>> loss, d = soft_target_loss(z, z.clone(), old, torch.ones(3, dtype=torch.bool), 1.0)
-    >>> round(float(loss[0]), 4), d[0, 0].round(decimals=4).tolist()  # log(3/2)
-    (0.4055, [-0.1667, -0.1667, 0.3333])
-    """
-    if heads is None:
-        return squared_error(output, teacher)
-    n = output.shape[1]
-    loss = torch.zeros(output.shape[0], dtype=output.dtype)
-    d_output = torch.zeros_like(output)
-    for head in heads:
-        log_q = log_softmax(output / temperature, head if student_units is None else student_units)
-        log_p = log_softmax(teacher / temperature, head)
-        p = log_p.exp()
-        loss += torch.where(head, p * (log_p - log_q), 0.0).sum(dim=(1, 2))
-        d_output += log_q.exp_().sub_(p)  # both 0 outside the student's units
-    return loss.mul_(temperature**2 / n), d_output.mul_(temperature / n)
 
 
 @dataclass(eq=False)
@@ -142,10 +78,11 @@ class GenerativeReplay(Strategy):
 
     - the learner's loss is :math:`(1 - r)\\, L_{current} + r\\, L_{replay}`, where
       :math:`L_{replay}` is the distillation of the teacher's outputs on :math:`\\tilde x`
-      (:func:`soft_target_loss`: classification, :math:`T^2` times the KL divergence between
-      the softmaxes at temperature :math:`T`, the teacher's over the output units it had
-      seen, the learner's over the same units or, class-incremental, over every class seen
-      so far, the new ones with target 0; one head per task in task-incremental learning;
+      (:func:`~forgetlab.strategies.lwf.distillation` with ``student_units``:
+      classification, :math:`T^2` times the KL divergence between the softmaxes at
+      temperature :math:`T`, the teacher's over the output units it had seen, the
+      learner's over the same units or, class-incremental, over every class seen so far,
+      the new ones with target 0; one head per task in task-incremental learning;
       regression, the squared error to the teacher's outputs), mean over the ``k`` inputs;
     - the generator's loss is :math:`(1 - r)` times its negative ELBO on the step's stream
       inputs plus :math:`r` times that on :math:`\\tilde x` (each a mean), so it keeps
@@ -279,7 +216,7 @@ class GenerativeReplay(Strategy):
         teacher = forward(spec, state.teacher, state.replayed).output
         fwd = forward(spec, params, state.replayed)
         wide = batch.mask if state.context.stream.scenario == "class" else None
-        loss, d_output = soft_target_loss(fwd.output, teacher, state.heads, wide, self.temperature)
+        loss, d_output = distillation(fwd.output, teacher, state.heads, self.temperature, student_units=wide)
         return loss.mul_(r), backward(spec, fwd, d_output.mul_(r))
 
     def observe(self, state: GenerativeState, index: np.ndarray) -> None:

@@ -15,13 +15,18 @@ __all__ = ["LwF", "LwFState", "distillation"]
 
 
 def distillation(
-    output: torch.Tensor, teacher: torch.Tensor, heads: torch.Tensor | None, temperature: float
+    output: torch.Tensor,
+    teacher: torch.Tensor,
+    heads: torch.Tensor | None,
+    temperature: float,
+    student_units: torch.Tensor | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """The distillation loss of every run, mean over samples, and its derivative with respect to the outputs.
 
     Classification (``heads`` given): for each head :math:`h` (a set of output units),
     with :math:`p = \\mathrm{softmax}_h(z^{teacher} / T)` and
-    :math:`q = \\mathrm{softmax}_h(z / T)` over the head's units only,
+    :math:`q = \\mathrm{softmax}_h(z / T)` over the head's units only (or over
+    ``student_units`` when given),
 
     .. math:: L = \\frac{T^2}{n} \\sum_i \\sum_h \\mathrm{KL}(p_{i,h} \\,\\|\\, q_{i,h}),
               \\qquad \\frac{\\partial L}{\\partial z_{i,c}} = \\frac{T}{n} \\sum_{h \\ni c} (q_{i,h,c} - p_{i,h,c}).
@@ -39,6 +44,11 @@ def distillation(
 
     ``temperature`` is then unused.
 
+    ``student_units`` (generative replay, class-incremental): the student's units are every
+    class seen so far and the teacher's those it had seen; the classes added since get
+    target probability 0, so that replayed inputs of earlier tasks are not claimed by the
+    new classes (van de Ven et al.'s targets padded with zeros).
+
     Parameters
     ----------
     output : Tensor of shape (R, n, C)
@@ -49,6 +59,8 @@ def distillation(
         Classification: the units of each head distilled; None for regression.
     temperature : float
         :math:`T > 0`.
+    student_units : bool Tensor of shape (C,) or None, default None
+        The units :math:`q` is taken over, for every head; None for each head's own.
 
     Returns
     -------
@@ -61,6 +73,13 @@ def distillation(
     >>> loss, d = distillation(z, z.clone(), torch.tensor([[True, True, False]]), 2.0)
     >>> float(loss[0]), d.abs().max().item()
     (0.0, 0.0)
+
+    The student gives a new class (unit 2) as much as the old ones; its target is 0:
+
+    >>> z, old = torch.zeros(1, 1, 3, dtype=torch.float64), torch.tensor([[True, True, False]])
+    >>> loss, d = distillation(z, z.clone(), old, 1.0, student_units=torch.ones(3, dtype=torch.bool))
+    >>> round(float(loss[0]), 4), d[0, 0].round(decimals=4).tolist()  # log(3/2)
+    (0.4055, [-0.1667, -0.1667, 0.3333])
     """
     if heads is None:
         return squared_error(output, teacher)
@@ -68,12 +87,12 @@ def distillation(
     loss = torch.zeros(output.shape[0], dtype=output.dtype)
     d_output = torch.zeros_like(output)
     for head in heads:
-        log_q = log_softmax(output / temperature, head)
+        log_q = log_softmax(output / temperature, head if student_units is None else student_units)
         log_p = log_softmax(teacher / temperature, head)
         p = log_p.exp()
         kl = torch.where(head, p * (log_p - log_q), 0.0)
         loss += kl.sum(dim=(1, 2))
-        d_output += log_q.exp_().sub_(p)  # both 0 outside the head
+        d_output += log_q.exp_().sub_(p)  # both 0 outside the student's units
     return loss.mul_(temperature**2 / n), d_output.mul_(temperature / n)
 
 

@@ -37,6 +37,8 @@ from itertools import pairwise
 import numpy as np
 import torch
 
+from forgetlab.numerics.mlp import baddbmm_runs, bmm_runs
+
 __all__ = ["VAESpec", "decode", "init_vae", "vae_loss_and_grad"]
 
 
@@ -120,23 +122,13 @@ def init_vae(spec: VAESpec, rngs: list[np.random.RandomState], dtype: torch.dtyp
 
 
 def _affine(x: torch.Tensor, weights: torch.Tensor, biases: torch.Tensor) -> torch.Tensor:
-    """``x @ W + b`` per run, independent of the batch size (as :mod:`forgetlab.numerics.mlp`'s products).
-
-    Contiguous operands, and a batch of one computed as a batch of two (stride-0 expansion)
-    with the first result kept: PyTorch's kernel otherwise depends on the batch size.
-    """
-    bias, x, weights = biases.unsqueeze(1).contiguous(), x.contiguous(), weights.contiguous()
-    if x.shape[0] == 1:
-        return torch.baddbmm(bias.expand(2, -1, -1), x.expand(2, -1, -1), weights.expand(2, -1, -1))[:1]
-    return torch.baddbmm(bias, x, weights)
+    """``x @ W + b`` per run, independent of the batch size, on contiguous operands."""
+    return baddbmm_runs(biases.unsqueeze(1).contiguous(), x.contiguous(), weights.contiguous())
 
 
 def _matmul(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
-    """``a @ b`` per run, independent of the batch size (see :func:`_affine`)."""
-    a, b = a.contiguous(), b.contiguous()
-    if a.shape[0] == 1:
-        return torch.bmm(a.expand(2, -1, -1), b.expand(2, -1, -1))[:1]
-    return torch.bmm(a, b)
+    """``a @ b`` per run, independent of the batch size, on contiguous operands."""
+    return bmm_runs(a.contiguous(), b.contiguous())
 
 
 def _forward(layers: list[tuple[torch.Tensor, torch.Tensor]], x: torch.Tensor) -> list[torch.Tensor]:
