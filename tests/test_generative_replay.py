@@ -14,9 +14,9 @@ from forgetlab import InvalidParameterError
 from forgetlab.engines.continual import model_spec, train_continual
 from forgetlab.metrics import average_score, score_matrix
 from forgetlab.numerics.mlp import forward, init_params
+from forgetlab.numerics.vae import VAESpec, decode, init_vae, vae_loss_and_grad
 from forgetlab.schedules import Alternating, Interspersed, Sequential
 from forgetlab.strategies import Context, GenerativeReplay, Minibatch, Naive, Phase, make_strategy
-from forgetlab.strategies.vae import VAESpec, decode, init_vae, vae_loss_and_grad
 from forgetlab.tasks import Stream, friedman_drift, split_digits
 
 F64 = torch.float64

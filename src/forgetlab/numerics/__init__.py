@@ -12,6 +12,7 @@
   recursion in :mod:`~forgetlab.numerics.lbfgs_step`;
 - :mod:`forgetlab.numerics.morethuente`: the Moré-Thuente line search, compiled, the one
   definition both L-BFGS implementations call;
+- :mod:`forgetlab.numerics.vae`: a small VAE batched over runs, generative replay's generator;
 - :mod:`forgetlab.numerics.compiled_mlp` and :mod:`~forgetlab.numerics.compiled_lbfgs`: one
   run's MLP and L-BFGS in compiled loops (numba, set up by :mod:`~forgetlab.numerics.jit`).
 

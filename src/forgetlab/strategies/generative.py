@@ -10,9 +10,9 @@ import torch
 
 from forgetlab.numerics.mlp import backward, forward, output_loss
 from forgetlab.numerics.sgd import Adam
+from forgetlab.numerics.vae import VAESpec, decode, init_vae, vae_loss_and_grad
 from forgetlab.strategies.base import POSITIVE, Context, Minibatch, Phase, Strategy, run_rng
 from forgetlab.strategies.lwf import distillation
-from forgetlab.strategies.vae import VAESpec, decode, init_vae, vae_loss_and_grad
 from forgetlab.validation import AnyOf, Constraint, Hidden, Interval, Options, SequenceOf
 
 __all__ = ["GENERATIVE_RNG", "GenerativeReplay", "GenerativeState"]
@@ -70,7 +70,7 @@ class GenerativeState:
 class GenerativeReplay(Strategy):
     """Generative replay: replay inputs drawn from a generator, labelled by the previous model; no stored samples.
 
-    Each run has a variational autoencoder (:mod:`forgetlab.strategies.vae`), trained
+    Each run has a variational autoencoder (:mod:`forgetlab.numerics.vae`), trained
     alongside the learner with its own Adam. At the end of each phase the learner and the
     generator are copied (the *teacher* and the *previous generator*). During every later
     step, ``k`` inputs :math:`\\tilde x` are decoded from :math:`z \\sim N(0, I)` by the
