@@ -7,7 +7,6 @@ bit-identical f and g at identical points; what differs is only their own arithm
 from __future__ import annotations
 
 import itertools
-import time
 
 import numpy as np
 import pytest
@@ -574,70 +573,3 @@ def test_messages() -> None:
     assert np.finfo(float).eps * 1e7 == DEFAULT_FTOL
     with pytest.raises(InvalidParameterError):
         message(42)
-
-
-# --- overhead of the optimiser (measured, not asserted) -----------------------------------------
-
-
-def overhead_per_iteration(n_runs: int, dtype: torch.dtype, iterations: tuple[int, int] = (10, 40)) -> float:
-    """Seconds of ``minimize``'s own work per iteration of ``n_runs`` runs of 10,401 parameters.
-
-    A cheap diagonal quadratic (per-run curvatures in [1, 1e3]) as objective, whose time is
-    excluded; steady state: the difference between ``max_iter`` = ``iterations[1]`` and
-    ``iterations[0]``, so set-up and the final stops cancel.
-
-    Parameters
-    ----------
-    n_runs : int
-        Runs in the batch.
-    dtype : torch.dtype
-        float32 or float64.
-    iterations : tuple of int, default=(10, 40)
-        The two ``max_iter`` whose difference is timed.
-
-    Returns
-    -------
-    float
-        Seconds per iteration (of all runs together).
-    """
-    g = torch.Generator().manual_seed(0)
-    h = (10 ** (3 * torch.rand(n_runs, 10_401, generator=g, dtype=F64))).to(dtype)
-    c = torch.randn(n_runs, 10_401, generator=g, dtype=F64).to(dtype)
-    spent = [0.0]
-
-    def fun(x: torch.Tensor, runs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        start = time.perf_counter()
-        r = x - c[runs]
-        grad = h[runs] * r
-        f = rowsum(0.5 * grad * r)
-        spent[0] += time.perf_counter() - start
-        return f, grad
-
-    totals = []
-    for max_iter in iterations:
-        spent[0] = 0.0
-        start = time.perf_counter()
-        res = minimize(fun, torch.zeros(n_runs, 10_401, dtype=dtype), max_iter=max_iter, gtol=0.0, ftol=0.0)
-        totals.append((time.perf_counter() - start - spent[0], float(res.n_iter.double().mean())))
-    (t1, i1), (t2, i2) = totals
-    return (t2 - t1) / (i2 - i1)
-
-
-@pytest.mark.slow
-@pytest.mark.parametrize("dtype", [torch.float32, F64])
-def test_overhead_benchmark(dtype: torch.dtype) -> None:
-    """Prints the optimiser's overhead per iteration at 1, 16 and 64 runs (speed is not asserted)."""
-    for n_runs in (1, 16, 64):
-        seconds = overhead_per_iteration(n_runs, dtype)
-        print(f"{dtype}, {n_runs} runs: {seconds * 1e3:.3f} ms per iteration, {seconds / n_runs * 1e3:.3f} ms per run")
-        assert seconds > 0
-
-
-if __name__ == "__main__":  # python tests/test_lbfgs.py [threads]: the overhead table
-    import sys
-
-    torch.set_num_threads(int(sys.argv[1]) if len(sys.argv) > 1 else 1)
-    for dtype in (torch.float32, F64):
-        for n_runs in (1, 16, 64, 256):
-            seconds = overhead_per_iteration(n_runs, dtype)
-            print(f"{dtype} threads={torch.get_num_threads()} R={n_runs}: {seconds * 1e3:.3f} ms/iteration")
