@@ -62,6 +62,7 @@ from forgetlab.numerics.mlp import (
     classes_of,
     forward,
     init_params,
+    non_finite_rows,
     output_loss,
     predict,
     weight_penalty,
@@ -192,7 +193,7 @@ def _evaluate(
     scores, bad, predictions = [], np.zeros(params.shape[0], dtype=bool), []
     for j, (task, x) in enumerate(zip(stream.tasks, test_x, strict=True)):
         output = predict(spec, params, x)
-        bad |= ~torch.isfinite(output.flatten(1)).all(dim=1).numpy()
+        bad |= non_finite_rows(output).numpy()
         if stream.kind == "classification":
             labels = classes_of(output, context.eval_mask(j, newest)).numpy()
             scores.append(accuracy(task.y_test, labels))
@@ -286,7 +287,7 @@ def _train_pass(
         stop = min(start + size, n_samples)
         n_steps[~diverged] += 1
         pass_loss += _step(context, strategy, state, opt, params, order[:, start:stop], newest) * (stop - start)
-        bad = ~torch.isfinite(params).all(dim=1).numpy()
+        bad = non_finite_rows(params).numpy()
         if (bad & ~diverged).any():
             frozen[bad & ~diverged] = params[bad & ~diverged]
             diverged |= bad

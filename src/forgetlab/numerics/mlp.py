@@ -60,6 +60,7 @@ __all__ = [
     "init_params",
     "log_softmax",
     "loss_and_grad",
+    "non_finite_rows",
     "output_loss",
     "predict",
     "predict_classes",
@@ -365,6 +366,29 @@ def absolute_sample_gradients(spec: MLPSpec, fwd: Forward, d_output: torch.Tenso
         :math:`\\sum_i |g_i|`, in the parameters' packing order.
     """
     return _sample_gradient_sums(spec, fwd, d_output, torch.abs)
+
+
+def non_finite_rows(t: torch.Tensor) -> torch.Tensor:
+    """Which rows of ``t`` (R, ...) hold a NaN or an infinity: a bool tensor (R,).
+
+    Exactly ``~torch.isfinite(t).all(dim=1)``, at the cost of a row sum: a row with a NaN or
+    an infinity sums to a NaN or an infinity whatever the order of the additions, so only
+    the rows whose sum is not finite (those, and finite rows whose sum overflows) are
+    checked element by element. ``torch.isfinite`` and ``all`` cost about 40 row sums on the
+    (16, 17,610) parameters of a batch of MLPs (PyTorch 2.13, one thread): it was a tenth of
+    the continual trainer's step.
+
+    Examples
+    --------
+    >>> t = torch.tensor([[1.0, 2.0], [3e38, 3e38], [1.0, float("nan")], [float("inf"), -1.0]])
+    >>> non_finite_rows(t).tolist()
+    [False, False, True, True]
+    """
+    flat = t.flatten(1)
+    suspect = ~torch.isfinite(flat.sum(dim=1))
+    if suspect.any():
+        suspect[suspect.clone()] = ~torch.isfinite(flat[suspect]).all(dim=1)
+    return suspect
 
 
 def weight_penalty(spec: MLPSpec, params: torch.Tensor) -> torch.Tensor:

@@ -66,7 +66,7 @@ import numpy as np
 import torch
 
 from forgetlab.errors import invalid
-from forgetlab.numerics.mlp import MLPSpec, loss_and_grad
+from forgetlab.numerics.mlp import MLPSpec, loss_and_grad, non_finite_rows
 
 __all__ = [
     "OPTIMIZERS",
@@ -558,7 +558,7 @@ def partial_fit(
             params[at] = p
         accumulated[live] += loss.double().numpy() * (stop - start)
         n_updates[live] += 1
-        bad = ~torch.isfinite(p).all(dim=1).numpy()
+        bad = non_finite_rows(p).numpy()
         diverged[live[bad]] = True
         live = live[~bad]
     loss = accumulated / n_samples

@@ -10,7 +10,7 @@ import torch
 
 from forgetlab.errors import invalid
 from forgetlab.numerics import sgd
-from forgetlab.numerics.mlp import init_params, loss_and_grad
+from forgetlab.numerics.mlp import init_params, loss_and_grad, non_finite_rows
 from forgetlab.strategies.base import Context, Minibatch, Phase, Strategy, check_memory, run_rng
 from forgetlab.tasks import Stream
 from forgetlab.validation import Constraint, Interval
@@ -160,7 +160,7 @@ def train_on_memory(
             x, y, tasks = context.gather(order[:, start : start + step])
             _, grad = loss_and_grad(context.spec, params, x, y, mask=context.train_mask(tasks, newest))
             optimizer.update(params, grad)
-            bad = ~torch.isfinite(params).all(dim=1)
+            bad = non_finite_rows(params)
             frozen[bad & ~dead] = params[bad & ~dead]
             dead |= bad
             if dead.any():
@@ -259,7 +259,7 @@ class GDumb(Strategy):
 
     def end_phase(self, state: GDumbState, params: torch.Tensor, phase: Phase) -> None:
         """Train a fresh model per run on its memory alone; it replaces the run's parameters."""
-        finite = torch.isfinite(params).all(dim=1).tolist()
+        finite = (~non_finite_rows(params)).tolist()
         groups: dict[int, list[int]] = {}
         for r, memory in enumerate(state.memories):
             if finite[r] and memory.size:
