@@ -11,7 +11,7 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.neural_network import MLPRegressor
 
 from forgetlab import InvalidParameterError
-from forgetlab.numerics.mlp import ACTIVATIONS, MLPSpec, init_params, loss_and_grad, predict
+from forgetlab.numerics.mlp import ACTIVATIONS, MLPSpec, init_params, loss_and_grad, non_finite_rows, predict
 from forgetlab.tasks import seasons
 
 
@@ -178,3 +178,19 @@ def test_tutorial_model_size_and_flops():
 def test_bad_specs_name_the_field(kwargs, field):
     with pytest.raises(InvalidParameterError, match=field):
         MLPSpec(**{"layer_units": (1, 3, 1), **kwargs})
+
+
+#: Values a diverging run's parameters take: ordinary, huge (their row sums overflow), infinite, NaN.
+_ENTRIES = st.sampled_from([0.0, -1.5, 2.0, 3e38, -3e38, 1e308, float("inf"), float("-inf"), float("nan")])
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    rows=st.lists(st.lists(_ENTRIES, min_size=1, max_size=9), min_size=1, max_size=6).filter(
+        lambda rows: len({len(row) for row in rows}) == 1
+    ),
+    dtype=st.sampled_from([torch.float32, torch.float64]),
+)
+def test_non_finite_rows_is_exactly_the_element_wise_check(rows, dtype):
+    t = torch.tensor(rows, dtype=torch.float64).to(dtype)  # 1e308 is infinite in float32
+    assert non_finite_rows(t).tolist() == (~torch.isfinite(t).all(dim=1)).tolist()
