@@ -69,7 +69,7 @@ def _add_tutorial_command(commands: argparse._SubParsersAction) -> None:
         default="auto",
         help="compiled (numba, one run per core; auto picks it), torch (batched) or sklearn (the exact reference)",
     )
-    tutorial.add_argument("--dtype", default="float32", help="torch engine arithmetic: float32 or float64")
+    tutorial.add_argument("--dtype", default="float32", help="float32 or float64 (compiled and torch engines)")
     tutorial.add_argument("--seeds", default="42", help="seeds: 42 (the tutorial), 0-15, 1,2,3 (default: 42)")
     tutorial.add_argument(
         "--schedules", type=_names, default=_names(DEFAULT_SCHEDULES), help=f"default: {DEFAULT_SCHEDULES}"

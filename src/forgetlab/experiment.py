@@ -185,8 +185,8 @@ class Experiment:
     threads : int or None
         BLAS threads per run for the sklearn and compiled engines, PyTorch threads per
         worker process for the torch engine; None means 1 (:attr:`n_threads`: on small
-        matrices threads cost more than they give; processes spread the work instead). Results may depend
-        on it, so it is part of the experiment.
+        matrices threads cost more than they give; processes spread the work instead).
+        Results may depend on it, so it is part of the experiment.
     dtype : {"float32", "float64"}, default "float32"
         Arithmetic of the compiled and torch engines (the sklearn engine computes in float64).
     strategies : sequence of Strategy, optional

@@ -29,7 +29,7 @@ import hashlib
 import os
 from pathlib import Path
 
-__all__ = ["CACHE_DIR", "SOURCES", "kernel"]
+__all__ = ["CACHE_DIR", "SOURCES", "compiled_any", "kernel"]
 
 #: The modules holding compiled kernels (beside this one): one changes, all are compiled again.
 SOURCES = ("compiled_lbfgs", "compiled_mlp", "morethuente")
@@ -97,3 +97,8 @@ drop_stale_cache()
 
 #: The decorator of every compiled kernel (see the module docstring).
 kernel = numba.njit(nogil=True, cache=True, error_model="numpy")
+
+
+def compiled_any(*kernels: numba.core.dispatcher.Dispatcher) -> bool:
+    """True if any of ``kernels`` compiled machine code in this process (rather than loading it from the cache)."""
+    return any(sum(kernel_.stats.cache_misses.values()) for kernel_ in kernels)

@@ -32,7 +32,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from forgetlab.numerics.jit import kernel
+from forgetlab.numerics.jit import compiled_any, kernel
 
 __all__ = [
     "FTOL",
@@ -291,4 +291,4 @@ def compile_searches() -> bool:
     """Compile (or load from numba's cache) :func:`start_searches` and :func:`search_steps`; True if compiled."""
     one = np.ones(1)
     search_steps(one.copy(), start_searches(one, -one, one), one, one)
-    return any(sum(kernel_.stats.cache_misses.values()) for kernel_ in (_start_searches, _search_steps))
+    return compiled_any(_start_searches, _search_steps)
