@@ -3,7 +3,7 @@
     .venv/bin/python benchmarks/fixed_cost.py            # best of 3 fresh processes each
 
 Prints, each the best of ``--repeats`` fresh interpreters (wall time, interpreter exit
-included): ``forgetlab run`` of :data:`CONFIG` (split digits, two tasks, one epoch each,
+included): ``forgetlab run`` of ``examples/one-epoch.toml`` (split digits, two tasks, one epoch each,
 one seed, naive fine-tuning: training is a few milliseconds of it); the same command called
 again in one Python process (``forgetlab.cli.main``, imports already paid); and the import
 of each heavy package a run needs, alone, beside an empty interpreter.
@@ -20,23 +20,7 @@ import time
 from pathlib import Path
 
 #: One seed, one epoch per task, two tasks: the command whose cost is all overhead.
-CONFIG = """
-seeds = "0"
-[stream]
-kind = "split_digits"
-n_tasks = 2
-[model]
-class = "MLPClassifier"
-hidden_layer_sizes = [8]
-[optimizer]
-name = "adam"
-batch_size = 128
-[[schedules]]
-name = "sequential"
-epochs_per_task = [1, 1]
-[[strategies]]
-name = "naive"
-"""
+CONFIG = Path(__file__).parents[1] / "examples" / "one-epoch.toml"
 
 #: What each import line measures, in a fresh interpreter.
 IMPORTS = {
@@ -80,8 +64,7 @@ def main() -> None:
     python = sys.executable
     forgetlab = str(Path(python).with_name("forgetlab"))
     with tempfile.TemporaryDirectory() as work:
-        config, out = Path(work) / "one-epoch.toml", Path(work) / "out"
-        config.write_text(CONFIG)
+        config, out = CONFIG, Path(work) / "out"
 
         def fresh_run() -> list[str]:
             shutil.rmtree(out, ignore_errors=True)

@@ -12,6 +12,7 @@ returns (and the report and figures are made of) are the ones it trained, equal 
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -24,24 +25,8 @@ from forgetlab.report import write_report
 #: Packages that cost a command a noticeable part of a second to import.
 HEAVY = ("numpy", "pandas", "pyarrow", "sklearn", "scipy", "torch", "numba", "matplotlib", "plotly", "dask", "duckdb")
 
-#: One epoch per task, one seed: the command a fixed cost is measured on.
-CONTINUAL = """
-seeds = "0"
-[stream]
-kind = "split_digits"
-n_tasks = 2
-[model]
-class = "MLPClassifier"
-hidden_layer_sizes = [8]
-[optimizer]
-name = "adam"
-batch_size = 128
-[[schedules]]
-name = "sequential"
-epochs_per_task = [1, 1]
-[[strategies]]
-name = "naive"
-"""
+#: One epoch per task, one seed: the command a fixed cost is measured on (benchmarks/fixed_cost.py too).
+CONTINUAL = (Path(__file__).parents[1] / "examples" / "one-epoch.toml").read_text()
 
 #: The tutorial's shape (a regression stream, no strategies), small.
 REGRESSION = """
