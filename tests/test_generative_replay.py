@@ -209,11 +209,11 @@ def test_replay_term_is_the_weighted_distillation_of_the_teacher_on_generated_in
     index = np.stack([context.offsets[2] + np.arange(5), context.offsets[2] + np.arange(5, 10)])
     batch = minibatch(context, index, 2)
     params = init_params(context.spec, [0, 1], dtype=F64)
-    state.rngs = [np.random.RandomState(9), np.random.RandomState(10)]
+    state.noise = [np.random.default_rng(9), np.random.default_rng(10)]
     loss, grad = strategy.input_term(state, batch, params)
     replayed = state.replayed
     assert replayed.shape == (2, 12, 64) and bool(((replayed > 0) & (replayed < 1)).all())
-    noise = torch.from_numpy(np.stack([np.random.RandomState(s).standard_normal((12, 4)) for s in (9, 10)]))
+    noise = torch.from_numpy(np.stack([np.random.default_rng(s).standard_normal((12, 4)) for s in (9, 10)]))
     torch.testing.assert_close(replayed, decode(state.vae, state.previous, noise))
 
     leaf = params.clone().requires_grad_(True)

@@ -180,19 +180,24 @@ def test_a_diverging_run_is_frozen_and_leaves_the_others_untouched(name):
 def test_reservoir_slots_keep_a_uniform_sample_of_the_stream():
     """Chi-square test of which stream positions end in memory, over 3000 seeded runs (as the replay buffer's)."""
     n_stream, capacity, n_runs = 40, 8, 3000
-    counts = np.zeros(n_stream)
-    for seed in range(n_runs):
-        rng, held, seen = np.random.RandomState(seed), np.full(capacity, -1), 0
-        for chunk in np.array_split(np.arange(n_stream), 6):
-            slots = reservoir_slots(seen, capacity, len(chunk), rng)
-            for item, slot in zip(chunk, slots, strict=True):
-                if slot >= 0:
-                    held[slot] = item
-            seen += len(chunk)
-        assert len(set(held.tolist())) == capacity
-        counts[held] += 1
+    rngs = [np.random.RandomState(seed) for seed in range(n_runs)]
+    held, seen, runs = np.full((n_runs, capacity), -1), 0, np.arange(n_runs)
+    for chunk in np.array_split(np.arange(n_stream), 6):
+        slots = reservoir_slots(seen, capacity, len(chunk), rngs)
+        for item, slot in zip(chunk, slots.T, strict=True):  # in order: a later sample overwrites
+            stored = slot >= 0
+            held[runs[stored], slot[stored]] = item
+        seen += len(chunk)
+    assert all(len(set(row)) == capacity for row in held.tolist())
+    counts = np.bincount(held.ravel(), minlength=n_stream)
     _, p_value = stats.chisquare(counts, np.full(n_stream, n_runs * capacity / n_stream))
     assert p_value > 0.01, (p_value, counts)
+
+
+def test_reservoir_slots_of_a_run_do_not_depend_on_the_other_runs():
+    alone = reservoir_slots(10, 8, 30, [np.random.RandomState(7)])
+    among = reservoir_slots(10, 8, 30, [np.random.RandomState(s) for s in (3, 7, 9)])
+    np.testing.assert_array_equal(alone[0], among[1])
 
 
 def test_der_stores_each_sample_with_the_outputs_of_its_step():

@@ -9,7 +9,7 @@ import numpy as np
 import torch
 
 from forgetlab.numerics.mlp import loss_and_grad
-from forgetlab.strategies.base import Context, Minibatch, Phase, Strategy, check_memory, run_rng
+from forgetlab.strategies.base import Context, Minibatch, Phase, Strategy, check_memory, draw_distinct, run_rng
 from forgetlab.tasks import Stream
 from forgetlab.validation import Constraint, Interval
 
@@ -174,7 +174,7 @@ class AGEM(Strategy):
         size = min(len(held) for held in contents)  # every run holds as many samples
         k = min(self.sample_size, size)
         draws = zip(contents, state.rngs, strict=True)
-        index = np.stack([held[rng.choice(len(held), k, replace=False)] for held, rng in draws])
+        index = np.stack([held[draw_distinct(rng, len(held), k)] for held, rng in draws])
         x, y, tasks = context.gather(index)
         _, ref = loss_and_grad(context.spec, params, x, y, mask=context.train_mask(tasks, batch.newest))
         return project_gradient(grad, ref)
@@ -190,4 +190,4 @@ class AGEM(Strategy):
                 if t in memory:
                     memory[t] = memory[t][:quota]
                 else:
-                    memory[t] = offsets[t] + rng.choice(n, quota, replace=False)
+                    memory[t] = offsets[t] + draw_distinct(rng, n, quota)

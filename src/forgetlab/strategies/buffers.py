@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from forgetlab.strategies.base import draw_distinct
+
 __all__ = ["BUFFERS", "Buffer", "ClassBalancedBuffer", "ReservoirBuffer"]
 
 
@@ -49,7 +51,7 @@ class Buffer:
 
     def sample(self, k: int) -> np.ndarray:
         """``k`` distinct held samples drawn uniformly (``k`` <= size)."""
-        return self.items[self.rng.choice(self.size, size=k, replace=False)]
+        return self.items[draw_distinct(self.rng, self.size, k)]
 
 
 class ReservoirBuffer(Buffer):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import ClassVar
 
@@ -9,7 +10,7 @@ import numpy as np
 import torch
 
 from forgetlab.numerics.mlp import output_loss
-from forgetlab.strategies.base import Context, Minibatch, Strategy, check_memory, run_rng
+from forgetlab.strategies.base import Context, Minibatch, Strategy, check_memory, draw_distinct, run_rng
 from forgetlab.tasks import Stream
 from forgetlab.validation import AnyOf, Constraint, Hidden, Interval
 
@@ -19,46 +20,46 @@ __all__ = ["DER", "DERPP", "DERState", "columns", "logit_matching", "reservoir_s
 DER_RNG = 4
 
 
-def reservoir_slots(seen: int, capacity: int, n: int, rng: np.random.RandomState) -> np.ndarray:
-    """Where reservoir sampling (Vitter's algorithm R) puts each of ``n`` samples offered in order.
+def reservoir_slots(seen: int, capacity: int, n: int, rngs: Sequence[np.random.RandomState]) -> np.ndarray:
+    """Where reservoir sampling (Vitter's algorithm R) puts each of ``n`` samples offered in order, per run.
 
     The ``i``-th sample offered (0-based, ``i = seen, ..., seen + n - 1``) goes to slot
     ``i`` while ``i < capacity``; afterwards to slot ``j ~ U{0, ..., i}`` if
-    ``j < capacity``, else nowhere (-1). The draws are those of
+    ``j < capacity``, else nowhere (-1). Each run draws from its own RNG, as
     :class:`~forgetlab.strategies.buffers.ReservoirBuffer` (one ``randint`` call).
 
     Parameters
     ----------
     seen : int
-        Samples offered before.
+        Samples offered before (the same for every run).
     capacity : int
-        Slots of the memory.
+        Slots of each memory.
     n : int
         Samples offered now.
-    rng : numpy.random.RandomState
-        The run's RNG.
+    rngs : sequence of numpy.random.RandomState
+        One per run.
 
     Returns
     -------
-    ndarray of shape (n,)
-        A slot in ``[0, capacity)`` or -1 per sample; when two samples draw the same slot
-        the later one stays there.
+    ndarray of shape (R, n)
+        A slot in ``[0, capacity)`` or -1 per run and sample; when two samples draw the
+        same slot the later one stays there.
 
     Examples
     --------
-    >>> reservoir_slots(0, 3, 2, np.random.RandomState(0)).tolist()
-    [0, 1]
-    >>> slots = reservoir_slots(3, 3, 1000, np.random.RandomState(0))
-    >>> bool(((slots >= -1) & (slots < 3)).all()), int((slots >= 0).sum()) < 30
+    >>> reservoir_slots(0, 3, 2, [np.random.RandomState(0)]).tolist()
+    [[0, 1]]
+    >>> slots = reservoir_slots(3, 3, 1000, [np.random.RandomState(0), np.random.RandomState(1)])
+    >>> bool(((slots >= -1) & (slots < 3)).all()), int((slots[0] >= 0).sum()) < 30
     (True, True)
     """
     fill = max(0, min(n, capacity - seen))
-    slots = np.full(n, -1, dtype=np.int64)
-    slots[:fill] = seen + np.arange(fill)
+    slots = np.full((len(rngs), n), -1, dtype=np.int64)
+    slots[:, :fill] = seen + np.arange(fill)
     if n > fill:
-        positions = seen + fill + np.arange(n - fill)
-        drawn = rng.randint(0, positions + 1)
-        slots[fill:] = np.where(drawn < capacity, drawn, -1)
+        high = seen + fill + np.arange(n - fill) + 1
+        drawn = np.stack([rng.randint(0, high) for rng in rngs])
+        slots[:, fill:] = np.where(drawn < capacity, drawn, -1)
     return slots
 
 
@@ -220,10 +221,7 @@ class DER(Strategy):
             return index
         k = min(size, self.replay_batch_size or index.shape[1])
         labels = self.label_weight > 0
-        drawn = [
-            (rng.choice(size, k, replace=False), rng.choice(size, k, replace=False) if labels else None)
-            for rng in state.rngs
-        ]
+        drawn = [(draw_distinct(rng, size, k), draw_distinct(rng, size, k) if labels else None) for rng in state.rngs]
         logit_slots = np.stack([d[0] for d in drawn])
         label_slots = np.stack([d[1] for d in drawn]) if labels else None
         state.draws = (logit_slots, label_slots)
@@ -259,15 +257,17 @@ class DER(Strategy):
     def observe(self, state: DERState, index: np.ndarray) -> None:
         """Offer the step's stream samples, with their outputs, to every run's reservoir."""
         capacity, n = self.buffer_size, index.shape[1]
-        for r, rng in enumerate(state.rngs):
-            slots = reservoir_slots(state.seen, capacity, n, rng)
-            # the last sample drawn for a slot stays there
-            taken, last = np.unique(slots[::-1], return_index=True)
-            keep = taken >= 0
-            taken, source = taken[keep], n - 1 - last[keep]
-            state.items[r, taken] = index[r, source]
-            state.logits[r, torch.from_numpy(taken)] = state.incoming[r, torch.from_numpy(source)]
+        slots = reservoir_slots(state.seen, capacity, n, state.rngs)
         state.seen += n
+        runs, source = np.nonzero(slots >= 0)
+        # the last sample drawn for a slot stays there: keep the last of each (run, slot)
+        _, last = np.unique((runs * capacity + slots[runs, source])[::-1], return_index=True)
+        keep = len(runs) - 1 - last
+        runs, source = runs[keep], source[keep]
+        taken = slots[runs, source]
+        state.items[runs, taken] = index[runs, source]
+        runs, source, taken = (torch.from_numpy(a) for a in (runs, source, taken))
+        state.logits[runs, taken] = state.incoming[runs, source]
 
 
 @dataclass(frozen=True, kw_only=True)

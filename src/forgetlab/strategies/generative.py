@@ -17,8 +17,9 @@ from forgetlab.validation import AnyOf, Constraint, Hidden, Interval, Options, S
 
 __all__ = ["GENERATIVE_RNG", "GenerativeReplay", "GenerativeState"]
 
-#: The ``purpose`` of generative replay's RNG (:func:`~forgetlab.strategies.base.run_rng`):
-#: the VAE's initial weights, then every step's noise.
+#: The ``purpose`` of generative replay's RNGs (:func:`~forgetlab.strategies.base.run_rng`
+#: for the VAE's initial weights; a :class:`numpy.random.Generator` seeded with
+#: ``[GENERATIVE_RNG, seed]`` for every step's noise).
 GENERATIVE_RNG = 6
 
 
@@ -36,8 +37,10 @@ class GenerativeState:
         The VAEs trained alongside the learner.
     optimizer : Adam
         The generators' optimiser.
-    rngs : list of numpy.random.RandomState
-        One per run (:data:`GENERATIVE_RNG`).
+    noise : list of numpy.random.Generator
+        One per run (:data:`GENERATIVE_RNG`): the latent codes of every step (a
+        ``Generator``'s normal draws cost half a ``RandomState``'s, and there are
+        ``R x 3k x L`` of them per step).
     teacher : Tensor of shape (R, P) or None
         The learner at the end of the last finished phase; None before.
     previous : Tensor of shape (R, P_vae) or None
@@ -57,7 +60,7 @@ class GenerativeState:
     vae: VAESpec
     generator: torch.Tensor
     optimizer: Adam
-    rngs: list[np.random.RandomState]
+    noise: list[np.random.Generator]
     teacher: torch.Tensor | None = None
     previous: torch.Tensor | None = None
     heads: torch.Tensor | None = None
@@ -121,7 +124,7 @@ class GenerativeReplay(Strategy):
     squared error. Per step it costs the learner a forward and backward pass on the ``k``
     generated inputs and the teacher a forward pass, and the generator a decoding and a
     training step on the stream's and the generated inputs. Everything is per run (each
-    run's own VAE, copies and noise, from ``run_rng(seed, GENERATIVE_RNG)``), so a run
+    run's own VAE, copies and noise, from its seed and :data:`GENERATIVE_RNG`), so a run
     gives the same result alone or in a batch; a run whose generator diverges makes its
     learner diverge (frozen like any other) and no other run.
 
@@ -162,13 +165,12 @@ class GenerativeReplay(Strategy):
             latent=int(self.latent_size),
             bounded=bool(x.numel() == 0 or (x.min() >= 0 and x.max() <= 1)),
         )
-        rngs = [run_rng(seed, GENERATIVE_RNG) for seed in context.seeds]
         return GenerativeState(
             context=context,
             vae=vae,
-            generator=init_vae(vae, rngs, x.dtype),
+            generator=init_vae(vae, [run_rng(seed, GENERATIVE_RNG) for seed in context.seeds], x.dtype),
             optimizer=Adam(context.n_runs, vae.n_params, learning_rate_init=float(self.learning_rate), dtype=x.dtype),
-            rngs=rngs,
+            noise=[np.random.default_rng([GENERATIVE_RNG, seed]) for seed in context.seeds],
             tasks=set(),
         )
 
@@ -185,9 +187,9 @@ class GenerativeReplay(Strategy):
         return 1.0 - 1.0 / (finished + 1) if self.replay_weight == "auto" else float(self.replay_weight)
 
     def _noise(self, state: GenerativeState, n: int) -> torch.Tensor:
-        """Standard normal noise (R, n, L), each run's from its own RNG."""
-        draws = np.stack([rng.standard_normal((n, state.vae.latent)) for rng in state.rngs])
-        return torch.from_numpy(draws).to(state.generator.dtype)
+        """Standard normal noise (R, n, L) in the generator's dtype, each run's from its own RNG."""
+        dtype = np.float32 if state.generator.dtype == torch.float32 else np.float64
+        return torch.from_numpy(np.stack([rng.standard_normal((n, state.vae.latent), dtype) for rng in state.noise]))
 
     def data_loss(
         self, state: GenerativeState, batch: Minibatch, output: torch.Tensor
