@@ -11,8 +11,9 @@ CORE := $(VENV)/.core
 STAMP := $(VENV)/.installed
 INSTALL := $(BIN)/python -m pip install --quiet --no-compile -c constraints.txt
 COMPILE := $(BIN)/python -m compileall -q -j 0 $(VENV)/lib >/dev/null 2>&1 || true
-# the compiled engine's kernels for the dtypes given, compiled once into numba's cache
-WARM = $(BIN)/python -c "from forgetlab.numerics.compiled_mlp import compile_kernels; compile_kernels(tuple('$(1)'.split()))"
+# the compiled engine's kernels (L-BFGS fits, continual passes) for the dtypes given, compiled once into numba's cache
+WARM = $(BIN)/python -c "from forgetlab.numerics import compiled_mlp, compiled_sgd; \
+	[m.compile_kernels(tuple('$(1)'.split())) for m in (compiled_mlp, compiled_sgd)]"
 
 .PHONY: demo test test-slow lint bench bench-strategies bench-sweep clean
 

@@ -43,9 +43,12 @@ One thread each (``torch.set_num_threads(1)``, OMP/MKL threads 1), Avalanche's d
 loaders without workers, no loggers and no evaluation during training; forgetlab scores
 the tasks only at the end of each task (``record_every`` = the epochs per task, as
 ``[evaluation] every`` does; before 2026-12-07 it scored them after every epoch, about a
-fifth of its time). For ``N`` seeds, forgetlab trains the ``N`` runs as one batch (one call
-of :func:`~forgetlab.engines.continual.train_continual`); Avalanche trains them one after
-another. Each side first trains one
+fifth of its time). For ``N`` seeds, forgetlab trains as ``engine="auto"`` would: naive
+fine-tuning on the compiled engine, one run after another
+(:func:`~forgetlab.engines.compiled_continual.train_run`), EWC and replay as one batch of
+``N`` runs on the torch trainer (:func:`~forgetlab.engines.continual.train_continual`);
+``--engine torch`` trains naive on the torch trainer too. Avalanche trains the runs one
+after another. Each side first trains one
 untimed warm-up run of one epoch per task, then times its training only (not the imports,
 the data set, or the final scoring); a row's time per run is that time over ``N``, the
 best of ``--repeats`` (Avalanche and forgetlab measured alternately). The ACC columns are
@@ -150,36 +153,55 @@ def forgetlab_setup(epochs: int) -> tuple:
     return stream, model_spec(stream, HIDDEN, alpha=0.0), Sequential(epochs_per_task=(epochs,) * N_TASKS)
 
 
-def forgetlab_worker(strategy: str, seeds: list[int], epochs: int) -> dict:
-    """Train ``seeds`` as one batch in forgetlab; time it and score the final models.
+def forgetlab_worker(strategy: str, seeds: list[int], epochs: int, engine: str = "auto") -> dict:
+    """Train ``seeds`` in forgetlab; time it and score the final models.
 
     Parameters
     ----------
     strategy : str
         ``naive``, ``ewc`` or ``replay``.
     seeds : list of int
-        One run per seed, all in one batch.
+        One run per seed.
     epochs : int
         Epochs per task.
+    engine : {"auto", "torch"}
+        ``auto`` as ``engine="auto"`` chooses: the compiled engine's continual trainer for
+        naive fine-tuning (one run after another, compiled loops, no PyTorch), the torch
+        trainer (all seeds as one batch) for the others; ``torch``: always the torch trainer.
 
     Returns
     -------
     dict
-        ``seconds`` (training, all runs) and ``acc`` (final average accuracy per run).
+        ``seconds`` (training, all runs), ``acc`` (final average accuracy per run) and ``engine``.
     """
-    import torch
-
-    from forgetlab.engines.continual import train_continual
-
-    torch.set_num_threads(1)
     stream, spec, schedule = forgetlab_setup(epochs)
     _, _, warm_up = forgetlab_setup(1)
     options = forgetlab_options(epochs)
-    train_continual(spec, stream, warm_up, forgetlab_strategy(strategy), seeds[:1], **options)
+    chosen = forgetlab_strategy(strategy)
+    if engine == "auto" and chosen.plan_only:
+        from forgetlab.engines.compiled import ensure_compiled
+        from forgetlab.engines.compiled_continual import train_run
+
+        def train(plan: object, runs: list[int]) -> list:
+            return [train_run(spec, stream, plan, chosen, seed, **options) for seed in runs]
+
+        ensure_compiled("float32", "continual")
+        engine = "compiled"
+    else:
+        import torch
+
+        from forgetlab.engines.continual import train_continual
+
+        def train(plan: object, runs: list[int]) -> list:
+            return train_continual(spec, stream, plan, chosen, runs, **options)
+
+        torch.set_num_threads(1)
+        engine = "torch"
+    train(warm_up, seeds[:1])
     start = time.perf_counter()
-    results = train_continual(spec, stream, schedule, forgetlab_strategy(strategy), seeds, **options)
+    results = train(schedule, seeds)
     seconds = time.perf_counter() - start
-    return {"seconds": seconds, "acc": [float(r.scores[-1].mean()) for r in results]}
+    return {"seconds": seconds, "acc": [float(r.scores[-1].mean()) for r in results], "engine": engine}
 
 
 # --------------------------------------------------------------------------- Avalanche
@@ -295,13 +317,15 @@ def avalanche_worker(data: Path, strategy: str, seeds: list[int], epochs: int) -
 # --------------------------------------------------------------------------- side by side
 
 
-def run_worker(python: str, side: str, data: Path, strategy: str, n_seeds: int, epochs: int) -> dict:
+def run_worker(
+    python: str, side: str, data: Path, strategy: str, n_seeds: int, epochs: int, engine: str = "auto"
+) -> dict:
     """Run one side's worker in a subprocess of ``python`` (one thread) and return what it printed."""
     env = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
     src = str(Path(__file__).resolve().parents[1] / "src")
     env["PYTHONPATH"] = src + os.pathsep + env.get("PYTHONPATH", "") if side == "forgetlab" else ""
     command = [python, __file__, "--worker", side, "--data", str(data), "--strategy", strategy]
-    command += ["--n-seeds", str(n_seeds), "--epochs", str(epochs)]
+    command += ["--n-seeds", str(n_seeds), "--epochs", str(epochs), "--engine", engine]
     done = subprocess.run(command, env=env, capture_output=True, text=True, check=False)
     if done.returncode != 0:
         raise SystemExit(f"{side} worker failed ({strategy}, {n_seeds} seeds):\n{done.stderr[-3000:]}")
@@ -332,7 +356,7 @@ def side_by_side(args: argparse.Namespace) -> None:
         f"{BATCH_SIZE}, {args.epochs} epochs per task, one thread each; time = training seconds per run, "
         f"best of {args.repeats}\n"
     )
-    header = f"{'strategy':<8} {'seeds':>5} {'Avalanche s':>11} {'forgetlab s':>11} {'ratio':>6}"
+    header = f"{'strategy (engine)':<18} {'seeds':>5} {'Avalanche s':>11} {'forgetlab s':>11} {'ratio':>6}"
     print(f"{header} {'Avalanche ACC':>15} {'forgetlab ACC':>15}", flush=True)
     with tempfile.TemporaryDirectory() as scratch:
         data = Path(scratch) / "split_digits.npz"
@@ -344,10 +368,10 @@ def side_by_side(args: argparse.Namespace) -> None:
                 for _ in range(args.repeats):
                     for side in sides:
                         python = args.avalanche_python if side == "avalanche" else args.forgetlab_python
-                        out = run_worker(python, side, data, strategy, n_seeds, args.epochs)
+                        out = run_worker(python, side, data, strategy, n_seeds, args.epochs, args.engine)
                         if side not in best or out["seconds"] < best[side]["seconds"]:
                             best[side] = out
-                row = f"{strategy:<8} {n_seeds:>5}"
+                row = f"{strategy + ' (' + best['forgetlab']['engine'] + ')':<18} {n_seeds:>5}"
                 per_run = {side: out["seconds"] / n_seeds for side, out in best.items()}
                 acc = {side: f"{np.mean(out['acc']):.3f} ± {np.std(out['acc']):.3f}" for side, out in best.items()}
                 if versions:
@@ -520,6 +544,12 @@ def main() -> None:
     parser.add_argument("--profile", action="store_true", help="profile forgetlab's trainer instead")
     parser.add_argument("--avalanche-python", default=os.environ.get("AVALANCHE_PYTHON", DEFAULT_AVALANCHE_PYTHON))
     parser.add_argument("--forgetlab-python", default=sys.executable)
+    parser.add_argument(
+        "--engine",
+        choices=("auto", "torch"),
+        default="auto",
+        help="forgetlab's trainer: as engine='auto' chooses (compiled for naive) or always torch",
+    )
     parser.add_argument("--worker", choices=("forgetlab", "avalanche"), help=argparse.SUPPRESS)
     parser.add_argument("--data", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--strategy", choices=STRATEGIES, help=argparse.SUPPRESS)
@@ -528,7 +558,7 @@ def main() -> None:
     args.epochs = args.epochs or (5 if args.quick else 50)
     args.seeds = args.seeds or ([1, 4] if args.quick else [1, 16])
     if args.worker == "forgetlab":
-        print(json.dumps(forgetlab_worker(args.strategy, list(range(args.n_seeds)), args.epochs)))
+        print(json.dumps(forgetlab_worker(args.strategy, list(range(args.n_seeds)), args.epochs, args.engine)))
     elif args.worker == "avalanche":
         print(json.dumps(avalanche_worker(args.data, args.strategy, list(range(args.n_seeds)), args.epochs)))
     elif args.profile:

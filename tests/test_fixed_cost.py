@@ -3,8 +3,9 @@
 Each check runs the command in a fresh interpreter and lists the heavy packages it
 imported (``sys.modules``): the help imports none; ``query``, ``compare`` and ``report``
 no training stack (``report`` matplotlib only with ``--format``); loading a config no
-plotting, report or cluster stack, and PyTorch only for strategies; a ``run`` of a
-continual config neither Dask nor DuckDB. The tables :func:`forgetlab.run_sweep`
+plotting, report, cluster or compiled stack, and PyTorch only for strategies with training
+hooks; a ``run`` of a naive continual config neither PyTorch (the compiled engine trains
+it), Dask nor DuckDB. The tables :func:`forgetlab.run_sweep`
 returns (and the report and figures are made of) are the ones it trained, equal to what
 :func:`forgetlab.load` reads back.
 """
@@ -99,28 +100,26 @@ def test_compare_imports_no_training_or_plotting_stack(output):
     assert not found & {"sklearn", "torch", "numba", "matplotlib", "plotly", "dask", "duckdb"}
 
 
-def test_loading_a_config_imports_no_plotting_report_or_cluster_stack(tmp_path):
-    for name, text in (("continual", CONTINUAL), ("regression", REGRESSION)):
+#: The continual config with a strategy that trains with hooks (the torch engine's).
+EWC = CONTINUAL + '[[strategies]]\nname = "ewc"\n'
+
+
+def test_loading_a_config_imports_no_plotting_report_cluster_or_compiled_stack(tmp_path):
+    for name, text in (("continual", CONTINUAL), ("ewc", EWC), ("regression", REGRESSION)):
         config = tmp_path / f"{name}.toml"
         config.write_text(text)
         found = imported(f"from forgetlab.config import load_config\nload_config({str(config)!r})")
-        assert not found & {"matplotlib", "plotly", "dask", "duckdb"}, name
-        assert ("torch" in found) == (name == "continual"), "PyTorch only for the strategies"
+        assert not found & {"matplotlib", "plotly", "dask", "duckdb", "numba"}, name
+        assert ("torch" in found) == (name == "ewc"), "PyTorch only for strategies with training hooks"
 
 
-def test_a_continual_run_imports_neither_dask_nor_duckdb(tmp_path):
+def test_a_naive_continual_run_imports_neither_pytorch_nor_dask_nor_duckdb(tmp_path):
     config = tmp_path / "continual.toml"
     config.write_text(CONTINUAL)
     found = imported(command("run", str(config), "--out", str(tmp_path / "out"), "--no-progress"))
-    assert {"torch", "matplotlib", "plotly"} <= found
-    assert not found & {"dask", "duckdb"}
+    assert {"numba", "matplotlib", "plotly"} <= found
+    assert not found & {"torch", "dask", "duckdb"}
     assert {p.name for p in (tmp_path / "out").iterdir()} >= {"report.html", "scores.png", "experiment.json"}
-
-
-def test_a_config_the_compiled_engine_refuses_does_not_import_numba(tmp_path):
-    config = tmp_path / "continual.toml"
-    config.write_text(CONTINUAL)
-    assert "numba" not in imported(f"from forgetlab.config import load_config\nload_config({str(config)!r})")
 
 
 @pytest.mark.parametrize("config", [CONTINUAL, REGRESSION], ids=["continual", "regression"])

@@ -1,8 +1,13 @@
-"""The compiled CPU engine: each run's L-BFGS fits in one compiled loop, one run at a time per process.
+"""The compiled CPU engine: each run's training in compiled loops, one run at a time per process.
 
-The engine trains ``MLPRegressor(solver="lbfgs")`` on regression streams, without
-strategies, with the semantics of the torch engine (:mod:`forgetlab.engines.torch`) and of
-scikit-learn's ``partial_fit``:
+The engine trains two kinds of experiment:
+
+- continual experiments (a classification stream, or strategies) whose strategies only
+  choose the samples (naive, joint, cumulative) with an adam or sgd MLP: the continual
+  trainer's rules, one run at a time (:mod:`forgetlab.engines.compiled_continual`);
+- ``MLPRegressor(solver="lbfgs")`` on regression streams without strategies, with the
+  semantics of the torch engine (:mod:`forgetlab.engines.torch`) and of scikit-learn's
+  ``partial_fit``, as follows:
 
 - initialisation: the very numbers ``MLPRegressor(random_state=seed)`` draws;
 - loss and gradient: squared error / 2 plus ``alpha * ||W||² / (2 n)``, biases not penalised;
@@ -51,6 +56,7 @@ import numpy as np
 from sklearn.neural_network import MLPRegressor
 from threadpoolctl import threadpool_limits
 
+from forgetlab.engines import compiled_continual, estimators
 from forgetlab.engines.base import check_float32_range, estimate_run_bytes
 from forgetlab.errors import invalid
 from forgetlab.metrics import r2_score
@@ -71,7 +77,7 @@ MAX_LINE_SEARCH = 20
 #: L-BFGS pairs kept, SciPy's ``maxcor`` default.
 HISTORY = 10
 _DTYPES = {"float32": np.float32, "float64": np.float64}
-_ready: set[str] = set()
+_ready: set[tuple[str, str]] = set()
 
 
 def check_estimator(estimator: object) -> None:
@@ -84,18 +90,23 @@ def check_estimator(estimator: object) -> None:
         raise invalid("loss", "the compiled engine", "'squared_error'", estimator.loss)
 
 
-def ensure_compiled(dtype: str) -> None:
-    """Compile or load the kernels for ``dtype`` once per process; say so on stderr if it compiled."""
-    if dtype in _ready:
+def ensure_compiled(dtype: str, trainer: str = "lbfgs") -> None:
+    """Compile or load the kernels of ``trainer`` for ``dtype`` once per process; say so on stderr if it compiled.
+
+    ``trainer`` is "lbfgs" (:mod:`forgetlab.numerics.compiled_mlp`'s fits) or "continual"
+    (:mod:`forgetlab.numerics.compiled_sgd`'s minibatch passes): a process loads only the
+    machine code it runs.
+    """
+    if (dtype, trainer) in _ready:
         return
-    from forgetlab.numerics import compiled_mlp
+    from forgetlab.numerics import compiled_mlp, compiled_sgd
 
     start = time.perf_counter()
-    compiled = compiled_mlp.compile_kernels((dtype,))
+    compiled = (compiled_mlp if trainer == "lbfgs" else compiled_sgd).compile_kernels((dtype,))
     if compiled:
         seconds = time.perf_counter() - start
         print(f"forgetlab: compiling the compiled engine once ({seconds:.0f} s)", file=sys.stderr, flush=True)
-    _ready.add(dtype)
+    _ready.add((dtype, trainer))
 
 
 def _score(stream: Stream, params: np.ndarray, units: np.ndarray, code: int, dtype: type) -> tuple[list, np.ndarray]:
@@ -193,12 +204,14 @@ class CompiledEngine:
 
     def check(self, experiment: Spec) -> None:
         """Raise InvalidParameterError unless this engine can train ``experiment``."""
-        if experiment.strategies:
-            names = ", ".join(type(strategy).__name__ for strategy in experiment.strategies)
-            raise invalid("strategies", "the compiled engine", "none (use the torch engine)", names)
-        if experiment.stream.kind != "regression":
-            raise invalid("stream", "the compiled engine", "a regression stream", experiment.stream.kind)
-        check_estimator(experiment.estimator)
+        if experiment.continual_request:
+            others = [type(s).__name__ for s in experiment.trained_strategies if not s.plan_only]
+            if others:
+                allowed = "naive, joint or cumulative (strategies that only choose samples; torch trains the others)"
+                raise invalid("strategies", "the compiled engine", allowed, ", ".join(others))
+            estimators.check_estimator(experiment.estimator)
+        else:
+            check_estimator(experiment.estimator)
         if experiment.dtype == "float32":
             check_float32_range(experiment.stream)
 
@@ -211,11 +224,23 @@ class CompiledEngine:
         return SEEDS_PER_BATCH
 
     def train(self, experiment: Spec, schedule: int, seeds: Sequence[int]) -> list[RunResult]:
-        """One run per seed, each alone, with ``experiment.n_threads`` BLAS threads."""
-        ensure_compiled(experiment.dtype)  # loads the BLAS of np.dot, so that the limit below reaches it
-        plan, stream = experiment.schedules[schedule], experiment.stream
+        """One run per seed (and strategy), each alone, with ``experiment.n_threads`` BLAS threads."""
+        plan, stream, dtype = experiment.schedules[schedule], experiment.stream, experiment.dtype
+        # loading the kernels loads the BLAS of np.dot, so that the limit below reaches it
+        ensure_compiled(dtype, "continual" if experiment.continual else "lbfgs")
         with threadpool_limits(limits=experiment.n_threads, user_api="blas"):
-            return [train_run(experiment.estimator, stream, plan, seed, dtype=experiment.dtype) for seed in list(seeds)]
+            if not experiment.continual:
+                return [train_run(experiment.estimator, stream, plan, seed, dtype=dtype) for seed in list(seeds)]
+            options = {
+                **estimators.train_settings(experiment.estimator, stream),
+                "dtype": dtype,
+                "record_every": experiment.record_every,
+            }
+            return [
+                compiled_continual.train_run(stream=stream, schedule=plan, strategy=strategy, seed=seed, **options)
+                for strategy in experiment.trained_strategies
+                for seed in list(seeds)
+            ]
 
 
 ENGINE = CompiledEngine()

@@ -50,8 +50,8 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
-from sklearn.neural_network import MLPClassifier, MLPRegressor
 
+from forgetlab.engines.estimators import OPTIMIZERS, check_estimator, model_spec, train_settings
 from forgetlab.errors import invalid
 from forgetlab.metrics import accuracy, r2_score
 from forgetlab.numerics import sgd
@@ -85,8 +85,6 @@ __all__ = [
     "train_settings",
 ]
 
-#: The optimisers of continual runs: the stochastic ones (:data:`forgetlab.numerics.sgd.OPTIMIZERS`).
-OPTIMIZERS = tuple(sgd.OPTIMIZERS)
 #: The ``purpose`` of the epoch shuffles' RNG (:func:`~forgetlab.strategies.base.run_rng`).
 SHUFFLE_RNG = 1
 
@@ -110,38 +108,6 @@ class ContinualResult(RunResult):
 
     strategy: str
     params: np.ndarray
-
-
-def model_spec(
-    stream: Stream, hidden_layer_sizes: Sequence[int] = (100,), *, activation: str = "relu", alpha: float = 1e-4
-) -> MLPSpec:
-    """The MLP for a stream: its inputs, the hidden layers, and one output (regression) or a logit per class.
-
-    Examples
-    --------
-    >>> from forgetlab.tasks import split_digits
-    >>> spec = model_spec(split_digits("class"), (100,))
-    >>> spec.layer_units, spec.output
-    ((64, 100, 10), 'softmax')
-    """
-    classify = stream.kind == "classification"
-    return MLPSpec(
-        layer_units=(stream[0].x_train.shape[1], *(int(h) for h in hidden_layer_sizes), stream.n_classes or 1),
-        activation=activation,
-        alpha=alpha,
-        output="softmax" if classify else "identity",
-    )
-
-
-def spec_for(estimator: MLPRegressor | MLPClassifier, stream: Stream) -> MLPSpec:
-    """The MLP a scikit-learn estimator describes for a stream (:meth:`MLPSpec.from_estimator`)."""
-    classify = stream.kind == "classification"
-    return MLPSpec.from_estimator(
-        estimator,
-        n_features=stream[0].x_train.shape[1],
-        n_outputs=stream.n_classes if classify else 1,
-        output="softmax" if classify else "identity",
-    )
 
 
 def _check(spec: MLPSpec, stream: Stream, schedule: Schedule, strategy: Strategy, seeds: list[int]) -> None:
@@ -432,37 +398,6 @@ def train_continual(
         )
         for r, seed in enumerate(seeds)
     ]
-
-
-def check_estimator(estimator: object) -> None:
-    """Raise InvalidParameterError unless ``estimator`` describes a model this trainer can train.
-
-    It must be a scikit-learn ``MLPRegressor`` or ``MLPClassifier`` with ``solver`` adam
-    or sgd: its hidden layers, activation, ``alpha``, ``learning_rate_init`` and
-    ``batch_size`` describe the model and the optimiser (:func:`train_settings`).
-    """
-    if not isinstance(estimator, (MLPRegressor, MLPClassifier)):
-        raise invalid("estimator", "a continual experiment", "an MLPRegressor or MLPClassifier", estimator)
-    check_choice(estimator.solver, "solver", "a continual experiment", OPTIMIZERS)
-
-
-def train_settings(estimator: MLPRegressor | MLPClassifier, stream: Stream) -> dict:
-    """:func:`train_continual`'s model and optimiser settings, read from a scikit-learn MLP.
-
-    Examples
-    --------
-    >>> from forgetlab.tasks import split_digits
-    >>> settings = train_settings(MLPClassifier(hidden_layer_sizes=(50,), solver="adam"), split_digits())
-    >>> settings["spec"].layer_units, settings["optimizer"], settings["learning_rate"], settings["batch_size"]
-    ((64, 50, 10), 'adam', 0.001, 'auto')
-    """
-    check_estimator(estimator)
-    return {
-        "spec": spec_for(estimator, stream),
-        "optimizer": estimator.solver,
-        "learning_rate": float(estimator.learning_rate_init),
-        "batch_size": estimator.batch_size,
-    }
 
 
 def check_experiment(experiment: Spec) -> None:

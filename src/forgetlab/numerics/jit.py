@@ -32,7 +32,7 @@ from pathlib import Path
 __all__ = ["CACHE_DIR", "SOURCES", "compiled_any", "kernel"]
 
 #: The modules holding compiled kernels (beside this one): one changes, all are compiled again.
-SOURCES = ("compiled_lbfgs", "compiled_mlp", "morethuente")
+SOURCES = ("compiled_lbfgs", "compiled_mlp", "compiled_sgd", "morethuente")
 
 
 def _cache_dir() -> str | None:

@@ -67,6 +67,7 @@ import torch
 
 from forgetlab.errors import invalid
 from forgetlab.numerics.mlp import MLPSpec, loss_and_grad, non_finite_rows
+from forgetlab.numerics.spec import minibatch_size
 
 __all__ = [
     "OPTIMIZERS",
@@ -427,19 +428,6 @@ def optimizer_for(estimator: object, n_runs: int, n_params: int, *, dtype: torch
     if estimator.solver not in OPTIMIZERS:
         raise invalid("solver", "optimizer_for", f"one of {', '.join(OPTIMIZERS)}", estimator.solver)
     return OPTIMIZERS[estimator.solver].from_estimator(estimator, n_runs, n_params, dtype=dtype)
-
-
-def minibatch_size(batch_size: int | str, n_samples: int) -> int:
-    """scikit-learn's minibatch size: ``min(200, n)`` for ``"auto"``, else clipped to [1, n].
-
-    Examples
-    --------
-    >>> minibatch_size("auto", 69), minibatch_size("auto", 1000), minibatch_size(500, 69)
-    (69, 200, 69)
-    """
-    if batch_size == "auto":
-        return min(200, n_samples)
-    return int(np.clip(batch_size, 1, n_samples))
 
 
 def _sample_order(spec: MLPSpec, seed: int, n_samples: int, first: bool) -> np.ndarray:

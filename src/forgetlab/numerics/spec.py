@@ -3,7 +3,8 @@
 :class:`MLPSpec` is shared by every run of a batch; :meth:`MLPSpec.from_estimator` is the
 one place where a scikit-learn ``MLPRegressor`` or ``MLPClassifier`` is read for its
 architecture (trainers, the planner's memory estimate and config validation all use it).
-This module imports neither PyTorch nor scikit-learn, so the planner and the
+With :func:`minibatch_size`, scikit-learn's rule for the minibatches of its stochastic
+solvers. This module imports neither PyTorch nor scikit-learn, so the planner and the
 scikit-learn engine use it without loading PyTorch.
 """
 
@@ -20,7 +21,7 @@ from forgetlab.validation import Constraint, Interval, Options, Satisfies, is_in
 if TYPE_CHECKING:
     import torch
 
-__all__ = ["ACTIVATIONS", "OUTPUTS", "MLPSpec"]
+__all__ = ["ACTIVATIONS", "OUTPUTS", "MLPSpec", "minibatch_size"]
 
 ACTIVATIONS = ("relu", "tanh", "logistic", "identity")
 #: Output layers: linear outputs for regression, class logits under a softmax for classification.
@@ -141,3 +142,16 @@ class MLPSpec:
         forward = sum(2 * i * o for i, o in self.shapes)
         propagate = sum(2 * i * o for i, o in self.shapes[1:])
         return 2 * forward + propagate
+
+
+def minibatch_size(batch_size: int | str, n_samples: int) -> int:
+    """scikit-learn's minibatch size: ``min(200, n)`` for ``"auto"``, else clipped to [1, n].
+
+    Examples
+    --------
+    >>> minibatch_size("auto", 69), minibatch_size("auto", 1000), minibatch_size(500, 69)
+    (69, 200, 69)
+    """
+    if batch_size == "auto":
+        return min(200, n_samples)
+    return int(np.clip(batch_size, 1, n_samples))

@@ -16,26 +16,64 @@
 The contract (settings, state, hooks and the order the trainer calls them) is in
 :mod:`forgetlab.strategies.base`; the trainer is
 :func:`forgetlab.engines.continual.train_continual`.
+
+Each name is imported from its module on first use (PEP 562): naming, validating and
+planning with a strategy (a config, an experiment, the compiled engine's naive runs) loads
+only that strategy's module, and PyTorch only once a strategy's hooks run.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import importlib
+from collections.abc import Iterator, Mapping
+from typing import TYPE_CHECKING, Any
 
 from forgetlab._registry import make_from_registry
-from forgetlab.strategies.agem import AGEM, project_gradient
-from forgetlab.strategies.base import Context, Minibatch, Phase, Strategy, run_rng
-from forgetlab.strategies.basic import Cumulative, Joint, Naive
-from forgetlab.strategies.buffers import BUFFERS, ClassBalancedBuffer, ReservoirBuffer
-from forgetlab.strategies.der import DER, DERPP
-from forgetlab.strategies.er_ace import ERACE
-from forgetlab.strategies.ewc import EWC, OnlineEWC, fisher_diagonal
-from forgetlab.strategies.gdumb import GDumb
-from forgetlab.strategies.generative import GenerativeReplay
-from forgetlab.strategies.lwf import LwF, distillation
-from forgetlab.strategies.mas import MAS
-from forgetlab.strategies.replay import Replay
-from forgetlab.strategies.si import SI
+
+if TYPE_CHECKING:
+    from forgetlab.strategies.agem import AGEM, project_gradient
+    from forgetlab.strategies.base import Context, Minibatch, Phase, Strategy, run_rng
+    from forgetlab.strategies.basic import Cumulative, Joint, Naive
+    from forgetlab.strategies.buffers import BUFFERS, ClassBalancedBuffer, ReservoirBuffer
+    from forgetlab.strategies.der import DER, DERPP
+    from forgetlab.strategies.er_ace import ERACE
+    from forgetlab.strategies.ewc import EWC, OnlineEWC, fisher_diagonal
+    from forgetlab.strategies.gdumb import GDumb
+    from forgetlab.strategies.generative import GenerativeReplay
+    from forgetlab.strategies.lwf import LwF, distillation
+    from forgetlab.strategies.mas import MAS
+    from forgetlab.strategies.replay import Replay
+    from forgetlab.strategies.si import SI
+
+#: The module of every public name but the registry's functions.
+_MODULES = {
+    "AGEM": "agem",
+    "project_gradient": "agem",
+    "Context": "base",
+    "Minibatch": "base",
+    "Phase": "base",
+    "Strategy": "base",
+    "run_rng": "base",
+    "Cumulative": "basic",
+    "Joint": "basic",
+    "Naive": "basic",
+    "BUFFERS": "buffers",
+    "ClassBalancedBuffer": "buffers",
+    "ReservoirBuffer": "buffers",
+    "DER": "der",
+    "DERPP": "der",
+    "ERACE": "er_ace",
+    "EWC": "ewc",
+    "OnlineEWC": "ewc",
+    "fisher_diagonal": "ewc",
+    "GDumb": "gdumb",
+    "GenerativeReplay": "generative",
+    "LwF": "lwf",
+    "distillation": "lwf",
+    "MAS": "mas",
+    "Replay": "replay",
+    "SI": "si",
+}
 
 __all__ = [
     "AGEM",
@@ -68,27 +106,55 @@ __all__ = [
     "run_rng",
 ]
 
-#: Every strategy by name.
-STRATEGIES: dict[str, type[Strategy]] = {
-    cls.name: cls
-    for cls in (
-        Naive,
-        Joint,
-        Cumulative,
-        Replay,
-        EWC,
-        OnlineEWC,
-        SI,
-        LwF,
-        AGEM,
-        DER,
-        DERPP,
-        ERACE,
-        MAS,
-        GDumb,
-        GenerativeReplay,
-    )
-}
+
+def __getattr__(name: str) -> Any:
+    if name not in _MODULES:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"{__name__}.{_MODULES[name]}"), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted([*globals(), *_MODULES])
+
+
+class _Registry(Mapping[str, type]):
+    """Strategy classes by name, each imported when it is first looked up."""
+
+    def __init__(self, classes: dict[str, str]) -> None:
+        self._classes = classes
+
+    def __getitem__(self, name: str) -> type:
+        return __getattr__(self._classes[name])
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._classes)
+
+    def __len__(self) -> int:
+        return len(self._classes)
+
+
+#: Every strategy class by its ``name`` (configs' ``name = "..."``).
+STRATEGIES: Mapping[str, type[Strategy]] = _Registry(
+    {
+        "naive": "Naive",
+        "joint": "Joint",
+        "cumulative": "Cumulative",
+        "replay": "Replay",
+        "ewc": "EWC",
+        "online_ewc": "OnlineEWC",
+        "si": "SI",
+        "lwf": "LwF",
+        "agem": "AGEM",
+        "der": "DER",
+        "derpp": "DERPP",
+        "er_ace": "ERACE",
+        "mas": "MAS",
+        "gdumb": "GDumb",
+        "generative_replay": "GenerativeReplay",
+    }
+)
 
 
 def make_strategy(name: str, settings: Mapping[str, object] | None = None) -> Strategy:

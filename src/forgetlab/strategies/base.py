@@ -46,18 +46,21 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
-import torch
 
-from forgetlab.numerics.mlp import MLPSpec
+from forgetlab.numerics.spec import MLPSpec
 from forgetlab.schedules import Epoch
 from forgetlab.tasks import Stream
 from forgetlab.validation import Constraint, Interval, Options, Satisfies, check, validate
 
+if TYPE_CHECKING:  # PyTorch is imported where the hooks run, so that settings and plans need none of it
+    import torch
+
 __all__ = [
     "POSITIVE",
+    "TRAINING_HOOKS",
     "Context",
     "Minibatch",
     "Phase",
@@ -172,6 +175,8 @@ class Context:
     @classmethod
     def build(cls, spec: MLPSpec, stream: Stream, seeds: Sequence[int], dtype: torch.dtype) -> Context:
         """The context of a batch: concatenated training sets in ``dtype`` and the masks."""
+        import torch
+
         sizes = stream.train_sizes
         x = torch.from_numpy(np.concatenate([t.x_train for t in stream.tasks])).to(dtype)
         y = np.concatenate([t.y_train for t in stream.tasks])
@@ -218,6 +223,8 @@ class Context:
         newest : int
             The newest task trained so far.
         """
+        import torch
+
         if self.active_units is None or self.stream.scenario == "domain":
             return None
         if self.stream.scenario == "task":
@@ -230,6 +237,8 @@ class Context:
         :meth:`forgetlab.tasks.Stream.eval_classes` as a mask (``newest``: the newest task
         trained, -1 before training).
         """
+        import torch
+
         classes = self.stream.eval_classes(task, newest)
         if classes is None:
             return None
@@ -239,6 +248,8 @@ class Context:
 
     def gather(self, index: np.ndarray) -> tuple[torch.Tensor, torch.Tensor, np.ndarray]:
         """Inputs (..., d), targets (...) and tasks (...) of the samples at global ``index`` (any shape)."""
+        import torch
+
         at = torch.from_numpy(np.asarray(index))
         return self.x[at], self.y[at], self.task[index]
 
@@ -293,6 +304,21 @@ class Phase:
     newest: int
     tasks: tuple[int, ...]
     samples: np.ndarray
+
+
+#: The hooks a strategy may override to act on the training steps (every hook but ``transform_plan``).
+TRAINING_HOOKS = (
+    "start",
+    "extend_batch",
+    "data_loss",
+    "output_term",
+    "penalty",
+    "input_term",
+    "edit_gradient",
+    "after_step",
+    "observe",
+    "end_phase",
+)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -376,6 +402,21 @@ class Strategy:
 
     def end_phase(self, state: Any, params: torch.Tensor, phase: Phase) -> None:
         """Called at the end of each phase with the parameters (R, P), which it may edit in place."""
+
+    @property
+    def plan_only(self) -> bool:
+        """Whether the strategy only changes what each epoch trains on (:meth:`transform_plan`) and no step.
+
+        True when it overrides none of :data:`TRAINING_HOOKS` (naive, joint, cumulative):
+        a trainer without hooks can train it (the compiled engine's continual trainer).
+
+        Examples
+        --------
+        >>> from forgetlab.strategies import EWC, Joint
+        >>> Joint().plan_only, EWC().plan_only
+        (True, False)
+        """
+        return all(getattr(type(self), hook) is getattr(Strategy, hook) for hook in TRAINING_HOOKS)
 
     @property
     def uses_params_before(self) -> bool:

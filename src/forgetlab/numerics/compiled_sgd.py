@@ -1,0 +1,255 @@
+"""Minibatch Adam and SGD passes of one run's MLP, compiled: the continual trainer's arithmetic without PyTorch.
+
+One call of :func:`train_pass` is, for one run, what one epoch of
+:func:`forgetlab.engines.continual.train_continual` does for a strategy that only chooses the
+samples (naive fine-tuning, joint, cumulative): the epoch's samples, already shuffled, cut
+into minibatches of ``batch_size`` (the last one smaller), one optimiser step per minibatch
+on the minibatch's mean loss
+
+- regression (one identity output): :math:`\\frac{1}{2m}\\sum_i (\\hat y_i - y_i)^2`;
+- classification (softmax output): :math:`-\\frac{1}{m}\\sum_i \\log p_{y_i}(x_i)` with the
+  softmax over each sample's *active* output units (a row of ``mask_table``: task-IL the
+  sample's task's classes, class-IL every class seen, domain-IL all), masked units getting
+  probability and gradient 0;
+
+plus scikit-learn's penalty :math:`\\frac{\\alpha}{2m}\\sum_l \\lVert W_l\\rVert^2`. The
+gradient is :func:`forgetlab.numerics.mlp.backward`'s: :math:`a_{l-1}^\\top\\delta_l +
+\\frac{\\alpha}{m} W_l` and :math:`\\sum_i \\delta_{l,i}` with the :math:`1/m` folded into the
+output's :math:`\\delta`. The optimisers are :class:`forgetlab.numerics.sgd.Adam` and
+:class:`~forgetlab.numerics.sgd.SGD` (constant learning rate, momentum, Nesterov) with their
+operations in the same order, the scalars in the parameters' dtype.
+
+Everything is one run's (its parameters, moments and minibatches); the model's layers are
+those of :mod:`forgetlab.numerics.compiled_mlp` (the same packing and forward pass). A step
+after which a parameter is not finite ends the pass and reports the run as diverged.
+
+Optimisers are coded as integers (:data:`OPTIMIZER_CODES`); their state is one array
+(:func:`optimizer_state`).
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from forgetlab.numerics.compiled_mlp import _bias_start, _derivative, _forward, _weights, _workspace
+from forgetlab.numerics.jit import compiled_any, kernel
+
+__all__ = ["OPTIMIZER_CODES", "compile_kernels", "optimizer_state", "train_pass"]
+
+#: The integer code of each stochastic optimiser in the kernels.
+OPTIMIZER_CODES = {"adam": 0, "sgd": 1}
+_ADAM = OPTIMIZER_CODES["adam"]
+
+
+def optimizer_state(optimizer: str, n_params: int, dtype: type) -> np.ndarray:
+    """A fresh optimiser state for one run: Adam's moments (2, P), or SGD's velocities (1, P), zeros.
+
+    Examples
+    --------
+    >>> optimizer_state("adam", 5, np.float32).shape, optimizer_state("sgd", 5, np.float32).shape
+    ((2, 5), (1, 5))
+    """
+    return np.zeros((2 if optimizer == "adam" else 1, n_params), dtype=dtype)
+
+
+@kernel
+def _output_delta(
+    out: np.ndarray, rows: np.ndarray, labels: np.ndarray, targets: np.ndarray, classify: bool,
+    mask_table: np.ndarray, mask_rows: np.ndarray, delta: np.ndarray,
+) -> None:  # fmt: skip
+    """d (mean loss) / d output of a minibatch (samples ``rows`` of the stream) into ``delta``."""
+    m = out.shape[0]
+    n_out = out.shape[1]
+    if not classify:
+        scale = out.dtype.type(m * n_out)
+        for i in range(m):
+            for k in range(n_out):
+                delta[i, k] = (out[i, k] - targets[rows[i], k]) / scale
+        return
+    count = out.dtype.type(m)
+    for i in range(m):
+        active = mask_table[mask_rows[rows[i]]]
+        top = -np.inf
+        for k in range(n_out):
+            if active[k] and out[i, k] > top:
+                top = out[i, k]
+        total = 0.0
+        for k in range(n_out):
+            if active[k]:
+                total += math.exp(float(out[i, k] - top))
+        log_total = math.log(total)
+        for k in range(n_out):
+            if active[k]:
+                p = out.dtype.type(math.exp(float(out[i, k] - top) - log_total))
+                if k == labels[rows[i]]:
+                    p -= 1
+                delta[i, k] = p / count
+            else:
+                delta[i, k] = 0
+
+
+@kernel
+def _gradient(
+    params: np.ndarray, units: np.ndarray, activation: int, decay: np.ndarray, acts: list, deltas: list,
+    grad: np.ndarray,
+) -> None:  # fmt: skip
+    """The gradient into ``grad`` from the output's delta (``deltas[-1]``), the weights decayed by ``decay[0]``."""
+    n_layers = units.shape[0] - 1
+    n = acts[0].shape[0]
+    for layer in range(n_layers - 1, -1, -1):
+        delta, w = deltas[layer], _weights(params, units, layer)
+        gw = _weights(grad, units, layer)
+        np.dot(acts[layer].T, delta, gw)
+        for i in range(gw.shape[0]):
+            for j in range(gw.shape[1]):
+                gw[i, j] += decay[0] * w[i, j]
+        start = _bias_start(units, layer)
+        for j in range(delta.shape[1]):
+            total = delta[0, j]
+            for i in range(1, n):
+                total += delta[i, j]
+            grad[start + j] = total
+        if layer > 0:
+            below = deltas[layer - 1]
+            np.dot(delta, w.T, below)
+            _derivative(acts[layer], below, activation)
+
+
+@kernel
+def _update(
+    params: np.ndarray, grad: np.ndarray, state: np.ndarray, optimizer: int, step: int, settings: np.ndarray
+) -> bool:
+    """One optimiser step in place (``step``: Adam's t, from 1); True while every parameter is finite.
+
+    ``settings`` (float64): learning rate, then Adam's beta_1, beta_2, epsilon or SGD's
+    momentum and Nesterov flag.
+    """
+    dtype = params.dtype.type
+    finite = True
+    if optimizer == _ADAM:
+        b1, b2 = settings[1], settings[2]
+        rate = dtype(settings[0] * math.sqrt(1 - b2 ** float(step)) / (1 - b1 ** float(step)))
+        beta1, beta2, eps = dtype(b1), dtype(b2), dtype(settings[3])
+        keep1, keep2 = dtype(1 - b1), dtype(1 - b2)
+        ms, vs = state[0], state[1]
+        for i in range(params.shape[0]):
+            g = grad[i]
+            ms[i] = ms[i] * beta1 + g * keep1
+            vs[i] = vs[i] * beta2 + (g * g) * keep2
+            params[i] += (-rate * ms[i]) / (math.sqrt(vs[i]) + eps)
+            finite &= math.isfinite(params[i])
+    else:
+        rate, momentum, nesterov = dtype(settings[0]), dtype(settings[1]), settings[2] != 0
+        velocities = state[0]
+        for i in range(params.shape[0]):
+            scaled = rate * grad[i]
+            velocities[i] = velocities[i] * momentum - scaled
+            params[i] += velocities[i] * momentum - scaled if nesterov else velocities[i]
+            finite &= math.isfinite(params[i])
+    return finite
+
+
+@kernel
+def _step(
+    params: np.ndarray, x: np.ndarray, rows: np.ndarray, labels: np.ndarray, targets: np.ndarray, classify: bool,
+    mask_table: np.ndarray, mask_rows: np.ndarray, units: np.ndarray, activation: int, alpha: float,
+    acts: list, deltas: list, grad: np.ndarray, state: np.ndarray, optimizer: int, step: int, settings: np.ndarray,
+) -> bool:  # fmt: skip
+    """One minibatch (stream samples ``rows``): forward, delta, gradient, update; True if still finite."""
+    batch = acts[0]
+    for i in range(rows.shape[0]):
+        batch[i] = x[rows[i]]
+    _forward(params, units, activation, acts)
+    _output_delta(acts[units.shape[0] - 1], rows, labels, targets, classify, mask_table, mask_rows, deltas[-1])
+    decay = np.empty(1, params.dtype)
+    decay[0] = alpha / rows.shape[0]
+    _gradient(params, units, activation, decay, acts, deltas, grad)
+    return _update(params, grad, state, optimizer, step, settings)
+
+
+@kernel
+def train_pass(
+    params: np.ndarray, state: np.ndarray, steps_before: int, x: np.ndarray, labels: np.ndarray,
+    targets: np.ndarray, classify: bool, mask_table: np.ndarray, mask_rows: np.ndarray, order: np.ndarray,
+    batch_size: int, units: np.ndarray, activation: int, alpha: float, optimizer: int, settings: np.ndarray,
+) -> tuple[int, bool]:  # fmt: skip
+    """One epoch of minibatch steps of one run, in place; returns (steps taken, diverged).
+
+    Parameters
+    ----------
+    params : ndarray of shape (P,)
+        The run's parameters (:mod:`forgetlab.numerics.compiled_mlp`'s packing), updated.
+    state : ndarray
+        The optimiser's state (:func:`optimizer_state`), updated.
+    steps_before : int
+        Optimiser steps the run took before (Adam's bias correction counts on from it).
+    x : ndarray of shape (N, d)
+        Every training input of the stream, in the parameters' dtype (global indices).
+    labels : int64 ndarray of shape (N,)
+        Classification labels (unused for regression).
+    targets : ndarray of shape (N, n_out)
+        Regression targets in the parameters' dtype (unused for classification).
+    classify : bool
+        Softmax cross-entropy (True) or squared error.
+    mask_table : bool ndarray of shape (K, C)
+        Rows of active output units (classification).
+    mask_rows : int64 ndarray of shape (N,)
+        The row of ``mask_table`` each sample's loss uses.
+    order : int64 ndarray of shape (n,)
+        The epoch's samples (global indices), shuffled.
+    batch_size : int
+        Samples per minibatch, in [1, n].
+    units, activation, alpha
+        The model (:func:`forgetlab.numerics.compiled_mlp.units_of`) and its penalty.
+    optimizer : int
+        :data:`OPTIMIZER_CODES`.
+    settings : float64 ndarray
+        The optimiser's settings (:func:`_update`).
+    """
+    n = order.shape[0]
+    grad = np.empty_like(params)
+    full = np.empty((batch_size, x.shape[1]), params.dtype)
+    acts, deltas = _workspace(full, units)
+    rest = n % batch_size
+    last = np.empty((max(rest, 1), x.shape[1]), params.dtype)
+    last_acts, last_deltas = _workspace(last, units)
+    taken = 0
+    for start in range(0, n, batch_size):
+        stop = min(start + batch_size, n)
+        taken += 1
+        step = steps_before + taken
+        rows = order[start:stop]
+        if stop - start == batch_size:
+            finite = _step(params, x, rows, labels, targets, classify, mask_table, mask_rows, units, activation,
+                           alpha, acts, deltas, grad, state, optimizer, step, settings)  # fmt: skip
+        else:
+            finite = _step(params, x, rows, labels, targets, classify, mask_table, mask_rows, units, activation,
+                           alpha, last_acts, last_deltas, grad, state, optimizer, step, settings)  # fmt: skip
+        if not finite:
+            return taken, True
+    return taken, False
+
+
+def compile_kernels(dtypes: tuple[str, ...] = ("float32", "float64")) -> bool:
+    """Compile (or load from numba's cache) :func:`train_pass` for ``dtypes``; True if anything compiled.
+
+    A tiny pass of each optimiser on a classification and a regression batch, with the
+    argument types the engine passes.
+    """
+    units = np.array([2, 3, 2], dtype=np.int64)
+    for dtype in dtypes:
+        x = np.zeros((3, 2), dtype=dtype)
+        labels = np.array([0, 1, 0], dtype=np.int64)
+        targets = np.zeros((3, 2), dtype=dtype)
+        table = np.ones((1, 2), dtype=np.bool_)
+        mask_rows = np.zeros(3, dtype=np.int64)
+        order = np.arange(3, dtype=np.int64)
+        for optimizer, settings in (("adam", (1e-3, 0.9, 0.999, 1e-8)), ("sgd", (0.1, 0.9, 1.0, 0.0))):
+            for classify in (True, False):
+                params = np.full(17, 0.5, dtype=dtype)
+                state = optimizer_state(optimizer, 17, dtype)
+                train_pass(params, state, 0, x, labels, targets, classify, table, mask_rows, order, 2, units, 0,
+                           1e-4, OPTIMIZER_CODES[optimizer], np.array(settings))  # fmt: skip
+    return compiled_any(train_pass)
