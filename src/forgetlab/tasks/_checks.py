@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import numpy as np
-from sklearn.model_selection import train_test_split
 
 from forgetlab.errors import invalid
+from forgetlab.tasks._split import train_test_split
 from forgetlab.tasks.base import SCENARIOS
 from forgetlab.validation import Interval, Options
 
@@ -24,8 +24,10 @@ SCENARIO = Options(*SCENARIOS)
 def split(
     x: np.ndarray, y: np.ndarray, *, test_size: float, split_seed: int, stratify: bool, owner: str
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """``train_test_split`` with ``random_state=split_seed``; a split too small to keep every class
-    (or at least 1 training and 2 test samples) on both sides is reported as a bad ``test_size``.
+    """The same split as scikit-learn's ``train_test_split(x, y, test_size=test_size,
+    random_state=split_seed, stratify=y if stratify else None)`` (:mod:`forgetlab.tasks._split`,
+    without importing scikit-learn); a split too small to keep every class (or at least 1
+    training and 2 test samples) on both sides is reported as a bad ``test_size``.
 
     Returns
     -------

@@ -2,9 +2,11 @@
 
 The 1797 images of ``sklearn.datasets.load_digits`` have pixel values 0..16; every stream
 here feeds them to the model as ``x = pixels / 16`` in [0, 1], shape (n, 64), with
-int64 labels. Each task is split into train and test sets with
-``train_test_split(..., random_state=split_seed, test_size=test_size, stratify=labels)``,
-so every class of a task is in both of its sets.
+int64 labels. They are read from the file scikit-learn ships
+(``sklearn/datasets/data/digits.csv.gz``) without importing scikit-learn. Each task is
+split into train and test sets with the same split as scikit-learn's
+``train_test_split(..., random_state=split_seed, test_size=test_size, stratify=labels)``
+(made without importing it either), so every class of a task is in both of its sets.
 
 Three classic benchmarks (van de Ven & Tolias, "Three scenarios for continual learning"):
 
@@ -15,12 +17,13 @@ Three classic benchmarks (van de Ven & Tolias, "Three scenarios for continual le
 
 from __future__ import annotations
 
+import gzip
+import importlib.util
 from collections.abc import Sequence
 from functools import lru_cache
+from pathlib import Path
 
 import numpy as np
-from scipy import ndimage
-from sklearn.datasets import load_digits
 
 from forgetlab.tasks._checks import SCENARIO, SEED, TEST_SIZE, split
 from forgetlab.tasks.base import Stream, Task
@@ -58,10 +61,66 @@ _N_PIXELS = 64
 _MAX_PIXEL = 16.0
 
 
+def _digits_file() -> Path:
+    """Where scikit-learn keeps the digits: its ``datasets/data/digits.csv.gz``, found without importing it.
+
+    ``importlib.util.find_spec("sklearn")`` locates the installed package without running it.
+
+    Raises
+    ------
+    FileNotFoundError
+        If scikit-learn is not installed or its copy of the file is missing.
+
+    Examples
+    --------
+    >>> _digits_file().name
+    'digits.csv.gz'
+    """
+    spec = importlib.util.find_spec("sklearn")
+    folders = (spec.submodule_search_locations or []) if spec is not None else []
+    for folder in folders:
+        path = Path(folder) / "datasets" / "data" / "digits.csv.gz"
+        if path.is_file():
+            return path
+    raise FileNotFoundError(
+        "The digits streams read scikit-learn's sklearn/datasets/data/digits.csv.gz, which was not found: "
+        "install scikit-learn (pip install scikit-learn)."
+    )
+
+
+def _read_digits() -> tuple[np.ndarray, np.ndarray]:
+    """The digits as ``sklearn.datasets.load_digits()`` gives them, read from :func:`_digits_file`.
+
+    The same parse of the same file (``np.loadtxt`` of its 65 comma-separated columns), so
+    the arrays equal ``load_digits().data`` and ``load_digits().target`` exactly.
+
+    Returns
+    -------
+    data : ndarray of shape (1797, 64)
+        float64 pixel values 0..16, one flattened 8×8 image per row.
+    target : ndarray of shape (1797,)
+        The digits 0..9, as ``int`` (int64 on Linux).
+
+    Raises
+    ------
+    FileNotFoundError
+        As :func:`_digits_file`.
+
+    Examples
+    --------
+    >>> data, target = _read_digits()
+    >>> data.shape, data.dtype.name, target[:5].tolist()
+    ((1797, 64), 'float64', [0, 1, 2, 3, 4])
+    """
+    with gzip.open(_digits_file(), mode="rt", encoding="utf-8") as file:
+        table = np.loadtxt(file, delimiter=",")
+    return table[:, :-1], table[:, -1].astype(int, copy=False)
+
+
 @lru_cache(maxsize=1)
 def _digits() -> tuple[np.ndarray, np.ndarray]:
-    data = load_digits()
-    images, labels = data.images.astype(np.float64), data.target.astype(np.int64)
+    data, target = _read_digits()
+    images, labels = data.reshape(-1, 8, 8).astype(np.float64), target.astype(np.int64)
     images.flags.writeable = labels.flags.writeable = False
     return images, labels
 
@@ -285,6 +344,8 @@ def rotate_images(images: np.ndarray, angle: float) -> np.ndarray:
     >>> bool(np.array_equal(rotate_images(images[:3], 90), np.rot90(images[:3], 1, axes=(1, 2))))
     True
     """
+    from scipy import ndimage  # here, not at import: scipy.ndimage costs a fresh process about 0.2 s
+
     rotated = ndimage.rotate(images, float(angle), axes=(1, 2), reshape=False, order=1)
     return np.clip(rotated, 0.0, _MAX_PIXEL)
 

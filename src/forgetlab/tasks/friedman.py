@@ -145,8 +145,9 @@ def friedman_drift(
     and targets ``friedman_concept(x, roles[t], weights[t]) + noise * rng.standard_normal(n_samples)``
     with the roles and weights of :func:`friedman_concepts` (so task 0 is exactly
     ``make_friedman1(n_samples, 10, noise=noise, random_state=seed)``, and both drifts draw
-    the same inputs), then splits them with ``train_test_split(random_state=split_seed,
-    test_size=test_size)``.
+    the same inputs), then splits them with the same split as scikit-learn's
+    ``train_test_split(x, y, random_state=split_seed, test_size=test_size)`` (made without
+    importing scikit-learn).
 
     Parameters
     ----------

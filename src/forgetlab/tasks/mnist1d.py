@@ -44,7 +44,6 @@ from __future__ import annotations
 from functools import lru_cache
 
 import numpy as np
-from scipy import ndimage
 
 from forgetlab.errors import invalid
 from forgetlab.tasks._checks import SCENARIO, SEED
@@ -140,6 +139,8 @@ def _resample(x: np.ndarray, n_steps: int) -> np.ndarray:
 
 def _transform(template: np.ndarray, rng: np.random.RandomState) -> np.ndarray:
     """One signal of 40 steps from a template (the module's steps 1-6), drawing from ``rng``."""
+    from scipy import ndimage  # here, not at import: scipy.ndimage costs a fresh process about 0.2 s
+
     low, high = _PADDING
     padding = low + int(rng.rand() * (high - low + 1))
     x = _resample(np.concatenate([template + _EPS, np.zeros(padding)]), _DILATED)

@@ -10,10 +10,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import numpy as np
-from sklearn.model_selection import train_test_split
 
 from forgetlab.errors import invalid
 from forgetlab.tasks._checks import TEST_SIZE
+from forgetlab.tasks._split import train_test_split
 from forgetlab.tasks.base import Curve, Stream, Task
 from forgetlab.validation import AnyOf, Constraint, Interval, Options, SequenceOf, check, validate
 
@@ -111,9 +111,10 @@ def seasons(
 ) -> Stream:
     """A stream of seasonal price-regression tasks, one per season, in the given order.
 
-    Each season's days and prices are split into train and test sets with scikit-learn's
-    ``train_test_split(days, prices, random_state=split_seed, test_size=test_size)``,
-    exactly as the tutorial does. Inputs are the days, normalised; targets are the prices.
+    Each season's days and prices are split into train and test sets exactly as the
+    tutorial does: the same split as scikit-learn's ``train_test_split(days, prices,
+    random_state=split_seed, test_size=test_size)`` (made without importing scikit-learn).
+    Inputs are the days, normalised; targets are the prices.
 
     Parameters
     ----------
