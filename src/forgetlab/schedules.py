@@ -40,11 +40,23 @@ __all__ = [
     "Schedule",
     "Sequential",
     "make_schedule",
+    "newest_tasks",
     "phases",
 ]
 
 #: One epoch: ``(task_index, sample_indices)`` parts, concatenated in order into one batch.
 Epoch = list[tuple[int, np.ndarray]]
+
+
+def newest_tasks(plan: Sequence[Epoch]) -> np.ndarray:
+    """The newest task trained up to each epoch of a plan: the highest task index so far.
+
+    Examples
+    --------
+    >>> newest_tasks([[(0, np.arange(2))], [(1, np.arange(2)), (0, np.arange(1))], [(0, np.arange(2))]]).tolist()
+    [0, 1, 1]
+    """
+    return np.maximum.accumulate([max(task for task, _ in epoch) for epoch in plan])
 
 
 def phases(plan: Sequence[Epoch]) -> np.ndarray:
@@ -64,7 +76,7 @@ def phases(plan: Sequence[Epoch]) -> np.ndarray:
     >>> phases(Alternating(k=2, n_epochs=4).plan((5, 4), np.random.RandomState(0))).tolist()
     [0, 1, 1, 1]
     """
-    newest = np.maximum.accumulate([max(task for task, _ in epoch) for epoch in plan])
+    newest = newest_tasks(plan)
     return np.concatenate([[0], np.cumsum(newest[1:] != newest[:-1])]).astype(np.int64)
 
 

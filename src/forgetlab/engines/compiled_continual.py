@@ -31,8 +31,8 @@ import numpy as np
 from forgetlab.metrics import accuracy, r2_score
 from forgetlab.numerics.spec import MLPSpec, minibatch_size
 from forgetlab.results import RunResult, describe_plan, phase_ends, recorded_epochs
-from forgetlab.schedules import Schedule
-from forgetlab.strategies.base import Strategy, run_rng
+from forgetlab.schedules import Schedule, newest_tasks
+from forgetlab.strategies.base import SHUFFLE_RNG, Strategy, run_rng
 from forgetlab.tasks import Stream
 
 __all__ = ["SETTINGS", "train_run"]
@@ -41,8 +41,6 @@ __all__ = ["SETTINGS", "train_run"]
 #: trainer's :data:`forgetlab.numerics.sgd.OPTIMIZERS`): Adam's betas and epsilon, SGD's
 #: momentum and Nesterov flag.
 SETTINGS = {"adam": (0.9, 0.999, 1e-8), "sgd": (0.9, 1.0)}
-#: The ``purpose`` of the epoch shuffles' RNG, the torch trainer's.
-SHUFFLE_RNG = 1
 _DTYPES = {"float32": np.float32, "float64": np.float64}
 
 
@@ -134,7 +132,7 @@ def train_run(
     test_x = [np.ascontiguousarray(t.x_test, dtype=np_dtype) for t in stream.tasks]
 
     plan = strategy.transform_plan(schedule.plan(stream.train_sizes, np.random.RandomState(seed)), stream.train_sizes)
-    newest = np.maximum.accumulate([max(t for t, _ in epoch) for epoch in plan])
+    newest = newest_tasks(plan)
     samples_seen, trained, phase = describe_plan(stream, plan)
     scored = np.zeros(len(plan), dtype=bool)
     scored[recorded_epochs(trained, record_every)] = True

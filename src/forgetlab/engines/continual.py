@@ -68,8 +68,17 @@ from forgetlab.numerics.mlp import (
     weight_penalty,
 )
 from forgetlab.results import RunResult, describe_plan, phase_ends, recorded_epochs
-from forgetlab.schedules import Epoch, Schedule, phases
-from forgetlab.strategies.base import Context, Minibatch, Phase, Strategy, check_choice, check_number, run_rng
+from forgetlab.schedules import Epoch, Schedule, newest_tasks, phases
+from forgetlab.strategies.base import (
+    SHUFFLE_RNG,
+    Context,
+    Minibatch,
+    Phase,
+    Strategy,
+    check_choice,
+    check_number,
+    run_rng,
+)
 from forgetlab.tasks import Stream
 from forgetlab.validation import is_int
 
@@ -84,9 +93,6 @@ __all__ = [
     "train_continual",
     "train_settings",
 ]
-
-#: The ``purpose`` of the epoch shuffles' RNG (:func:`~forgetlab.strategies.base.run_rng`).
-SHUFFLE_RNG = 1
 
 
 @dataclass(frozen=True, kw_only=True, eq=False)
@@ -136,7 +142,7 @@ def _optimizer(
 
 def _phases(context: Context, plan: list[Epoch]) -> tuple[np.ndarray, list[Phase | None]]:
     """The newest task trained up to each epoch, and the phase each epoch ends (None if it ends none)."""
-    newest = np.maximum.accumulate([max(t for t, _ in epoch) for epoch in plan])
+    newest = newest_tasks(plan)
     ended: list[Phase | None] = [None] * len(plan)
     start = 0
     for number, end in enumerate(phase_ends(phases(plan))):

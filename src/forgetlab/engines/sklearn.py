@@ -30,7 +30,7 @@ from forgetlab.engines.base import estimate_run_bytes
 from forgetlab.errors import invalid
 from forgetlab.metrics import accuracy, r2_score
 from forgetlab.results import RunResult, describe_plan
-from forgetlab.schedules import Schedule
+from forgetlab.schedules import Schedule, newest_tasks
 from forgetlab.tasks import Stream
 
 if TYPE_CHECKING:
@@ -113,7 +113,7 @@ def train_run(
     scores = np.full((len(plan), n_tasks), np.nan)
     n_iter = np.zeros(len(plan), dtype=np.int64)
     samples_seen, trained, phase = describe_plan(stream, plan)
-    newest = np.maximum.accumulate([max(t for t, _ in epoch) for epoch in plan])
+    newest = newest_tasks(plan)
     diverged = False
     outputs: list[np.ndarray] = []
     with threadpool_limits(limits=threads), warnings.catch_warnings(), np.errstate(over="ignore", invalid="ignore"):

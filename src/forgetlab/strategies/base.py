@@ -60,6 +60,7 @@ if TYPE_CHECKING:  # PyTorch is imported where the hooks run, so that settings a
 
 __all__ = [
     "POSITIVE",
+    "SHUFFLE_RNG",
     "TRAINING_HOOKS",
     "Context",
     "Minibatch",
@@ -74,6 +75,11 @@ __all__ = [
 #: A number > 0 that is not subnormal: >= the smallest normal float64, as the settings
 #: that divide by it (a temperature, SI's damping) have always required.
 POSITIVE = Interval(float, np.finfo(float).tiny, None)
+
+
+#: The ``purpose`` (:func:`run_rng`) of the continual trainers' epoch shuffles; each
+#: strategy that draws has its own (replay 2, ..., generative replay 6).
+SHUFFLE_RNG = 1
 
 
 def run_rng(seed: int, purpose: int) -> np.random.RandomState:

@@ -8,7 +8,7 @@ from typing import ClassVar
 
 import numpy as np
 
-from forgetlab.schedules import Epoch
+from forgetlab.schedules import Epoch, newest_tasks
 from forgetlab.strategies.base import Strategy
 
 __all__ = ["Cumulative", "Joint", "Naive"]
@@ -87,5 +87,5 @@ class Cumulative(Strategy):
     name: ClassVar[str] = "cumulative"
 
     def transform_plan(self, plan: list[Epoch], train_sizes: Sequence[int]) -> list[Epoch]:
-        newest = np.maximum.accumulate([max(t for t, _ in epoch) for epoch in plan])
+        newest = newest_tasks(plan)
         return [_whole_tasks(range(n + 1), train_sizes) for n in newest]
