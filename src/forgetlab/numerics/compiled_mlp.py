@@ -165,6 +165,24 @@ def _loss_grad(
     loss = squares / (n * out.shape[1]) / 2.0 + 0.5 * alpha * _penalty(params, units) / n
     scale = np.empty(2, params.dtype)
     scale[0], scale[1] = alpha, n
+    _backward(params, units, activation, scale, acts, deltas, grad)
+    return loss
+
+
+@kernel
+def _backward(
+    params: np.ndarray, units: np.ndarray, activation: int, scale: np.ndarray, acts: list, deltas: list,
+    grad: np.ndarray,
+) -> None:  # fmt: skip
+    """The gradient into ``grad`` from the output layer's delta (``deltas[-1]``), after a forward pass into ``acts``.
+
+    dW_l = (A_l' delta_l + scale[0] W_l) / scale[1] and db_l = (sum of delta_l over the
+    samples) / scale[1], in the parameters' dtype (``scale`` is of that dtype): scikit-learn's
+    ``alpha`` and ``n`` for its loss, or the decay ``alpha / m`` and 1 when the output's
+    delta already holds the 1 / m of a mean (:mod:`forgetlab.numerics.compiled_sgd`).
+    """
+    n_layers = units.shape[0] - 1
+    n = acts[0].shape[0]
     a, count = scale[0], scale[1]
     for layer in range(n_layers - 1, -1, -1):
         delta, w = deltas[layer], _weights(params, units, layer)
@@ -183,7 +201,6 @@ def _loss_grad(
             below, h = deltas[layer - 1], acts[layer]
             np.dot(delta, w.T, below)
             _derivative(h, below, activation)
-    return loss
 
 
 @kernel

@@ -33,7 +33,7 @@ import math
 
 import numpy as np
 
-from forgetlab.numerics.compiled_mlp import _bias_start, _derivative, _forward, _weights, _workspace
+from forgetlab.numerics.compiled_mlp import _backward, _forward, _workspace
 from forgetlab.numerics.jit import compiled_any, kernel
 
 __all__ = ["OPTIMIZER_CODES", "compile_kernels", "optimizer_state", "train_pass"]
@@ -91,33 +91,6 @@ def _output_delta(
 
 
 @kernel
-def _gradient(
-    params: np.ndarray, units: np.ndarray, activation: int, decay: np.ndarray, acts: list, deltas: list,
-    grad: np.ndarray,
-) -> None:  # fmt: skip
-    """The gradient into ``grad`` from the output's delta (``deltas[-1]``), the weights decayed by ``decay[0]``."""
-    n_layers = units.shape[0] - 1
-    n = acts[0].shape[0]
-    for layer in range(n_layers - 1, -1, -1):
-        delta, w = deltas[layer], _weights(params, units, layer)
-        gw = _weights(grad, units, layer)
-        np.dot(acts[layer].T, delta, gw)
-        for i in range(gw.shape[0]):
-            for j in range(gw.shape[1]):
-                gw[i, j] += decay[0] * w[i, j]
-        start = _bias_start(units, layer)
-        for j in range(delta.shape[1]):
-            total = delta[0, j]
-            for i in range(1, n):
-                total += delta[i, j]
-            grad[start + j] = total
-        if layer > 0:
-            below = deltas[layer - 1]
-            np.dot(delta, w.T, below)
-            _derivative(acts[layer], below, activation)
-
-
-@kernel
 def _update(
     params: np.ndarray, grad: np.ndarray, state: np.ndarray, optimizer: int, step: int, settings: np.ndarray
 ) -> bool:
@@ -163,9 +136,9 @@ def _step(
         batch[i] = x[rows[i]]
     _forward(params, units, activation, acts)
     _output_delta(acts[units.shape[0] - 1], rows, labels, targets, classify, mask_table, mask_rows, deltas[-1])
-    decay = np.empty(1, params.dtype)
-    decay[0] = alpha / rows.shape[0]
-    _gradient(params, units, activation, decay, acts, deltas, grad)
+    scale = np.empty(2, params.dtype)  # the decay alpha / m; the 1 / m is in the output's delta
+    scale[0], scale[1] = alpha / rows.shape[0], 1
+    _backward(params, units, activation, scale, acts, deltas, grad)
     return _update(params, grad, state, optimizer, step, settings)
 
 
