@@ -125,9 +125,9 @@ def train_run(
     targets = np.zeros((len(y), 1), dtype=np_dtype) if classify else y.astype(np_dtype).reshape(-1, 1)
     offsets = np.concatenate([[0], np.cumsum(stream.train_sizes)]).astype(np.int64)
     task_of = np.repeat(np.arange(len(stream)), stream.train_sizes).astype(np.int64)
-    if classify and stream.scenario != "domain":  # a row per task: its active classes
+    if classify and stream.scenario != "domain":  # a row per task: the classes active once it is trained
         table = np.stack([_units_mask(n_outputs, stream.active_classes(t)) for t in range(len(stream))])
-    else:
+    else:  # one row: every unit
         table = np.ones((1, n_outputs), dtype=bool)
     test_x = [np.ascontiguousarray(t.x_test, dtype=np_dtype) for t in stream.tasks]
 
@@ -151,9 +151,10 @@ def train_run(
         if diverged:
             break
         order = shuffler.permutation(np.concatenate([offsets[t] + idx for t, idx in epoch])).astype(np.int64)
+        # each sample's row of the table: task-IL its task's, class-IL the newest task's (every class seen)
         rows = task_of if stream.scenario == "task" else np.full(len(y), newest[e] if len(table) > 1 else 0)
         n_iter[e], diverged = compiled_sgd.train_pass(
-            params, state, steps, x, labels, targets, classify, table, rows.astype(np.int64), order,
+            params, state, steps, x, labels, targets, classify, table, rows, order,
             minibatch_size(batch_size, len(order)), units, code, float(spec.alpha), opt_code, settings,
         )  # fmt: skip
         steps += int(n_iter[e])
