@@ -2,6 +2,7 @@
 
     .venv/bin/python benchmarks/strategies.py            # 16 seeds (the one to quote)
     .venv/bin/python benchmarks/strategies.py --quick    # 3 seeds, fewer epochs
+    .venv/bin/python benchmarks/strategies.py --flops    # multiply-adds of a step over naive's
 
 Split digits: scikit-learn's 8x8 digits as 5 tasks of 2 classes, an MLP 64-100-10 (ReLU),
 Adam (learning rate 1e-3, minibatches of 128), 30 epochs per task in order, the pattern of
@@ -34,6 +35,7 @@ import torch
 from forgetlab.engines.continual import model_spec, train_continual
 from forgetlab.errors import InvalidParameterError
 from forgetlab.metrics import average_score, backward_transfer, forgetting, score_matrix
+from forgetlab.numerics.vae import VAESpec
 from forgetlab.schedules import Sequential
 from forgetlab.strategies import (
     AGEM,
@@ -125,11 +127,55 @@ def measure(stream: Stream, hidden: tuple[int, ...], epochs: int, seeds: list[in
         )
 
 
+def multiply_adds(shapes: list[tuple[int, int]], rows: int, passes: int = 3) -> int:
+    """Multiply-adds of ``passes`` products through layers ``shapes`` (fan_in, fan_out) on ``rows`` rows.
+
+    Three passes are a training step (the forward pass, the weights' gradient, the error
+    sent back); one is a forward pass.
+    """
+    return passes * rows * sum(fan_in * fan_out for fan_in, fan_out in shapes)
+
+
+def step_costs(stream: Stream, hidden: tuple[int, ...], rows: int) -> dict[str, float]:
+    """Multiply-adds of one step of one run, over naive fine-tuning's, for DER++ and generative replay (defaults).
+
+    DER++: the minibatch and two memory draws of its size, one training pass.
+    Generative replay: the learner on the minibatch and on as many generated inputs, the
+    teacher's forward pass on those, the previous generator's decoder, and the VAE trained
+    on the minibatch and the generated inputs.
+    """
+    spec = model_spec(stream, hidden)
+    learner = list(zip(spec.layer_units[:-1], spec.layer_units[1:], strict=True))
+    naive = multiply_adds(learner, rows)
+    replay = GenerativeReplay()
+    vae = VAESpec(
+        n_inputs=spec.layer_units[0], hidden=replay.hidden_layer_sizes, latent=replay.latent_size, bounded=True
+    )
+    decoder = list(vae.shapes[vae.n_encoder_layers :])
+    generative = (
+        2 * naive + multiply_adds(learner, rows, 1) + multiply_adds(decoder, rows, 1)
+        + multiply_adds(list(vae.shapes), 2 * rows)
+    )  # fmt: skip
+    return {"derpp": multiply_adds(learner, 3 * rows) / naive, "generative_replay": generative / naive}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="3 seeds, a third of the epochs")
     parser.add_argument("--repeats", type=int, default=2, help="timings of each batch, the best kept (default 2)")
+    parser.add_argument("--flops", action="store_true", help="only the multiply-adds of a step over naive's")
     args = parser.parse_args()
+    if args.flops:
+        for name, stream, hidden, rows in (
+            ("split digits, class-IL", split_digits("class"), (100,), 128),
+            ("split digits, domain-IL", split_digits("domain"), (100,), 128),
+            ("split MNIST-1D, class-IL", split_mnist1d("class"), (100, 100), 32),
+        ):
+            costs = step_costs(stream, hidden, rows)
+            print(
+                f"{name}: multiply-adds per step over naive's: " + ", ".join(f"{k} {v:.2f}x" for k, v in costs.items())
+            )
+        return
     torch.set_num_threads(1)
     seeds = list(range(3 if args.quick else 16))
     scale = 3 if args.quick else 1

@@ -29,18 +29,14 @@ from collections.abc import Sequence
 import numpy as np
 
 from forgetlab.metrics import accuracy, r2_score
-from forgetlab.numerics.spec import MLPSpec, minibatch_size
+from forgetlab.numerics.spec import SOLVER_DEFAULTS, MLPSpec, minibatch_size
 from forgetlab.results import RunResult, describe_plan, phase_ends, recorded_epochs
 from forgetlab.schedules import Schedule, newest_tasks
 from forgetlab.strategies.base import SHUFFLE_RNG, Strategy, run_rng
 from forgetlab.tasks import Stream
 
-__all__ = ["SETTINGS", "train_run"]
+__all__ = ["train_run"]
 
-#: The optimisers' settings after the learning rate, scikit-learn's defaults (as the torch
-#: trainer's :data:`forgetlab.numerics.sgd.OPTIMIZERS`): Adam's betas and epsilon, SGD's
-#: momentum and Nesterov flag.
-SETTINGS = {"adam": (0.9, 0.999, 1e-8), "sgd": (0.9, 1.0)}
 _DTYPES = {"float32": np.float32, "float64": np.float64}
 
 
@@ -140,7 +136,7 @@ def train_run(
     shuffler = run_rng(seed, SHUFFLE_RNG)
     params = compiled_mlp.init_params(spec, seed, dtype=np_dtype)
     state = compiled_sgd.optimizer_state(optimizer, params.shape[0], np_dtype)
-    settings = np.array([learning_rate, *SETTINGS[optimizer]], dtype=np.float64)
+    settings = np.array([learning_rate, *SOLVER_DEFAULTS[optimizer].values()], dtype=np.float64)
     opt_code = compiled_sgd.OPTIMIZER_CODES[optimizer]
 
     initial_scores, predictions, diverged = _score(stream, params, units, code, -1, test_x)

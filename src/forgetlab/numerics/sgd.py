@@ -67,7 +67,7 @@ import torch
 
 from forgetlab.errors import invalid
 from forgetlab.numerics.mlp import MLPSpec, loss_and_grad, non_finite_rows
-from forgetlab.numerics.spec import minibatch_size
+from forgetlab.numerics.spec import SOLVER_DEFAULTS, minibatch_size
 
 __all__ = [
     "OPTIMIZERS",
@@ -256,9 +256,9 @@ class Adam(StochasticOptimizer):
         n_params: int,
         *,
         learning_rate_init: float = 1e-3,
-        beta_1: float = 0.9,
-        beta_2: float = 0.999,
-        epsilon: float = 1e-8,
+        beta_1: float = SOLVER_DEFAULTS["adam"]["beta_1"],
+        beta_2: float = SOLVER_DEFAULTS["adam"]["beta_2"],
+        epsilon: float = SOLVER_DEFAULTS["adam"]["epsilon"],
         tol: float = 1e-4,
         n_iter_no_change: int = 10,
         dtype: torch.dtype = torch.float32,
@@ -356,8 +356,8 @@ class SGD(StochasticOptimizer):
         *,
         learning_rate_init: float = 0.1,
         lr_schedule: str = "constant",
-        momentum: float = 0.9,
-        nesterov: bool = True,
+        momentum: float = SOLVER_DEFAULTS["sgd"]["momentum"],
+        nesterov: bool = SOLVER_DEFAULTS["sgd"]["nesterov"],
         power_t: float = 0.5,
         tol: float = 1e-4,
         n_iter_no_change: int = 10,

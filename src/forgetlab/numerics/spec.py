@@ -21,7 +21,7 @@ from forgetlab.validation import Constraint, Interval, Options, Satisfies, is_in
 if TYPE_CHECKING:
     import torch
 
-__all__ = ["ACTIVATIONS", "OUTPUTS", "MLPSpec", "minibatch_size"]
+__all__ = ["ACTIVATIONS", "OUTPUTS", "SOLVER_DEFAULTS", "MLPSpec", "minibatch_size"]
 
 ACTIVATIONS = ("relu", "tanh", "logistic", "identity")
 #: Output layers: linear outputs for regression, class logits under a softmax for classification.
@@ -142,6 +142,15 @@ class MLPSpec:
         forward = sum(2 * i * o for i, o in self.shapes)
         propagate = sum(2 * i * o for i, o in self.shapes[1:])
         return 2 * forward + propagate
+
+
+#: scikit-learn's defaults of its stochastic solvers' own settings, in the order the compiled
+#: kernels take them: Adam's betas and epsilon, SGD's momentum and Nesterov flag (both
+#: continual trainers keep them; :mod:`forgetlab.numerics.sgd` takes them as its defaults).
+SOLVER_DEFAULTS = {
+    "adam": {"beta_1": 0.9, "beta_2": 0.999, "epsilon": 1e-8},
+    "sgd": {"momentum": 0.9, "nesterov": True},
+}
 
 
 def minibatch_size(batch_size: int | str, n_samples: int) -> int:

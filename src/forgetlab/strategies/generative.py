@@ -115,11 +115,11 @@ class GenerativeReplay(Strategy):
     Notes
     -----
     Cost: on split digits (MLP 64-100-10, minibatches of 128) a step does 7.45 times
-    fine-tuning's multiply-adds, most of them the VAE's on twice the minibatch; measured
+    fine-tuning's multiply-adds, most of them the VAE's on twice the minibatch
+    (``benchmarks/strategies.py --flops``); measured
     (``benchmarks/strategies.py``, one thread, 16 seeds in one batch, naive timed alternately)
     3.9-5.5x fine-tuning's time on a 2-core AMD EPYC, class-incremental ACC 0.787 against
-    fine-tuning's 0.188. A VAE of (50,) hidden units costs little less (4.1x) for 4.5 points
-    less; one of (200,) and latent 32 gained 1.4 points for 6-8x.
+    fine-tuning's 0.188.
 
     The generator's decoder has sigmoid outputs and the binary cross-entropy when every
     training input of the stream is in [0, 1] (digits), else linear outputs and the
