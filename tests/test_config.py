@@ -165,11 +165,11 @@ def test_evaluation_every_keeps_fewer_epochs():
         (("hidden_layer_sizes = [8]", "hiden_layer_sizes = [8]"), "did you mean 'hidden_layer_sizes'?"),
         (
             ("hidden_layer_sizes = [8]", "alpha = -1.0"),
-            "config: model: The 'estimator' parameter must be a valid MLPRegressor: The 'alpha' parameter of",
+            "config: model: The 'alpha' parameter of MLPRegressor must be a number >= 0; got -1.0.",
         ),
         (("hidden_layer_sizes = [8]", "random_state = 3"), "config: model.random_state: is set by each run's seed"),
         (('name = "lbfgs"', 'name = "lbfgs"\nlearning_rate_int = 0.1'), "did you mean 'learning_rate_init'?"),
-        (('name = "lbfgs"', 'name = "newton"'), "The 'solver' parameter of MLPRegressor must be a str among"),
+        (('name = "lbfgs"', 'name = "newton"'), "config: model: The 'solver' parameter of MLPRegressor must be one"),
         (("k = 5", "k = 80"), "config: schedules[1]: The 'k' parameter of Interspersed (at most the training set"),
         (("k = 5", "k = 'five'"), "config: schedules[1]: The 'k' parameter of Interspersed"),
         (("k = 5", "kk = 5"), "config: schedules[1]: The 'kk' parameter of Interspersed must be one of its settings"),
@@ -200,7 +200,7 @@ def test_a_bad_config_is_one_line_naming_the_key(change, message):
         ('"model.alpha" = 0.1', "must be a non-empty array of values; got 0.1"),
         (
             '"model.alpha" = [0.1, -1.0]',
-            "config: grid point model.alpha=-1.0: The 'estimator' parameter must be a valid MLPRegressor: The 'alpha'",
+            "config: grid point model.alpha=-1.0: The 'alpha' parameter of MLPRegressor must be a number >= 0",
         ),
         ('"model.aplha" = [0.1]', "did you mean 'alpha'?"),
         ('"stream.names" = [["summer", "autumn"], ["summer", "july"]]', "'seasons' parameter must be a list"),
@@ -222,7 +222,7 @@ def test_an_impossible_grid_is_one_line_naming_the_key(grid, message):
         ),
         ('[grid]\n"threads" = [1, 0]\n', "config: grid point threads=0: The 'threads' parameter must be an int >= 1"),
         ('[grid]\n"model.alpha" = [0.1, 0.2]\n', "config: seeds: The 'seeds' parameter must be a non-empty list"),
-        ('[grid]\n"optimizer.max_iter" = [5, -5]\n', "config: grid point optimizer.max_iter=-5: The 'estimator'"),
+        ('[grid]\n"optimizer.max_iter" = [5, -5]\n', "config: grid point optimizer.max_iter=-5: The 'max_iter'"),
         ('[[schedules]]\nname = "interspersed"\nk = 500\n', "config: schedules[2]: The 'k' parameter of Interspersed"),
         (
             '[[strategies]]\nname = "naive"\n[[strategies]]\nname = "replay"\nbuffer_size = 10000\n',
@@ -242,13 +242,13 @@ def test_a_value_the_constructors_refuse_is_named_by_its_config_key(extra, messa
 
 
 def test_the_config_leaves_values_to_the_constructors_which_check_each_once_per_grid_point(monkeypatch):
-    """config.py checks no value itself; Experiment checks each schedule, strategy and estimator once.
+    """config.py checks no value itself; Experiment checks each schedule and strategy once, Model the model.
 
     (The engines may check again what they are given: that is theirs, not the config's.)
     """
     import sys
 
-    from forgetlab import experiment
+    from forgetlab import models
     from forgetlab.schedules import Schedule
     from forgetlab.strategies import Strategy
 
@@ -266,13 +266,12 @@ def test_the_config_leaves_values_to_the_constructors_which_check_each_once_per_
 
     for owner in (Schedule, Strategy):
         monkeypatch.setattr(owner, "validate", counted(owner.validate, lambda item: type(item).__name__))
-    estimator = counted(experiment.check_estimator_params, lambda _: "estimator")
-    monkeypatch.setattr(experiment, "check_estimator_params", estimator)
+    monkeypatch.setattr(models, "validate", counted(models.validate, lambda owner: owner))
     config = small(strategies='[[strategies]]\nname = "ewc"\n[grid]\n"model.alpha" = [0.1, 0.2]\n')
     parse_config(config.replace('name = "lbfgs"', 'name = "adam"'))
     assert not [name for module, name in calls if module == "forgetlab.config"]
-    checked = sorted(name for module, name in calls if module == "forgetlab.experiment")
-    assert checked == sorted(["estimator", "Sequential", "Interspersed", "EWC"] * 2)
+    checked = sorted(name for module, name in calls if module in ("forgetlab.experiment", "forgetlab.models"))
+    assert checked == sorted(["MLPRegressor", "Sequential", "Interspersed", "EWC"] * 2)
 
 
 def test_a_huge_grid_is_refused_before_anything_is_built():

@@ -3,11 +3,11 @@
 Each check runs the command in a fresh interpreter and lists the heavy packages it
 imported (``sys.modules``): the help imports none; ``query``, ``compare`` and ``report``
 no training stack (``report`` matplotlib only with ``--format``); loading a config no
-plotting, report, cluster or compiled stack, and PyTorch only for strategies with training
-hooks; a ``run`` of a naive continual config neither PyTorch (the compiled engine trains
-it), Dask nor DuckDB. The tables :func:`forgetlab.run_sweep`
-returns (and the report and figures are made of) are the ones it trained, equal to what
-:func:`forgetlab.load` reads back.
+plotting, report, cluster, compiled or scikit-learn stack (:mod:`forgetlab.models` describes
+the MLPs), and PyTorch only for strategies with training hooks; a ``run`` of a naive
+continual config neither PyTorch (the compiled engine trains it), scikit-learn, Dask nor
+DuckDB. The tables :func:`forgetlab.run_sweep` returns (and the report and figures are made
+of) are the ones it trained, equal to what :func:`forgetlab.load` reads back.
 """
 
 import json
@@ -109,16 +109,16 @@ def test_loading_a_config_imports_no_plotting_report_cluster_or_compiled_stack(t
         config = tmp_path / f"{name}.toml"
         config.write_text(text)
         found = imported(f"from forgetlab.config import load_config\nload_config({str(config)!r})")
-        assert not found & {"matplotlib", "plotly", "dask", "duckdb", "numba"}, name
+        assert not found & {"matplotlib", "plotly", "dask", "duckdb", "numba", "sklearn"}, name
         assert ("torch" in found) == (name == "ewc"), "PyTorch only for strategies with training hooks"
 
 
-def test_a_naive_continual_run_imports_neither_pytorch_nor_dask_nor_duckdb(tmp_path):
+def test_a_naive_continual_run_imports_neither_pytorch_nor_scikit_learn_nor_dask_nor_duckdb(tmp_path):
     config = tmp_path / "continual.toml"
     config.write_text(CONTINUAL)
     found = imported(command("run", str(config), "--out", str(tmp_path / "out"), "--no-progress"))
     assert {"numba", "matplotlib", "plotly"} <= found
-    assert not found & {"torch", "dask", "duckdb"}
+    assert not found & {"torch", "sklearn", "dask", "duckdb"}
     assert {p.name for p in (tmp_path / "out").iterdir()} >= {"report.html", "scores.png", "experiment.json"}
 
 

@@ -24,6 +24,7 @@ RANK = {
     "schedules": 2,
     "metrics": 2,
     "numerics": 2,
+    "models": 2,
     "results": 3,
     "strategies": 4,
     "engines": 5,

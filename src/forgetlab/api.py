@@ -13,8 +13,8 @@ from pathlib import Path
 import pandas as pd
 from tqdm.auto import tqdm
 
-from forgetlab.engines.sklearn import tutorial_model
 from forgetlab.experiment import Experiment, Results
+from forgetlab.models import tutorial_model
 from forgetlab.report import check_formats, write_figures
 from forgetlab.results import PREDICTION_COLUMNS, RESULT_COLUMNS
 from forgetlab.schedules import SCHEDULES, Schedule, make_schedule

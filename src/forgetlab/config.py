@@ -81,12 +81,9 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import fields
 from pathlib import Path
 
-from sklearn.base import BaseEstimator
-from sklearn.linear_model import SGDClassifier, SGDRegressor
-from sklearn.neural_network import MLPClassifier, MLPRegressor
-
 from forgetlab.errors import ForgetlabError, InvalidParameterError
 from forgetlab.experiment import Experiment, parse_seeds
+from forgetlab.models import ESTIMATOR_MODULES, Model, parameter_names
 from forgetlab.schedules import SCHEDULES, make_schedule
 from forgetlab.sweep import Sweep, Variant
 from forgetlab.tasks import (
@@ -114,10 +111,8 @@ STREAMS: dict[str, Callable[..., Stream]] = {
     "friedman_drift": friedman_drift,
 }
 
-#: Estimators by their ``class`` in a config.
-MODELS: dict[str, type[BaseEstimator]] = {
-    cls.__name__: cls for cls in (MLPRegressor, MLPClassifier, SGDRegressor, SGDClassifier)
-}
+#: The estimator classes a config's ``[model]`` may name (:mod:`forgetlab.models` describes them).
+MODELS: tuple[str, ...] = tuple(ESTIMATOR_MODULES)
 
 #: The settings of an MLP's optimiser that ``[optimizer]`` takes (besides ``name``, the solver).
 OPTIMIZER_SETTINGS = (
@@ -170,7 +165,6 @@ EXPERIMENT_KEYS = {
     "threads": ("threads",),
     "record_every": ("evaluation.every",),
     "estimator": ("model", "optimizer"),
-    "hidden_layer_sizes": ("model", "optimizer"),
     "schedules": ("schedules",),
     "strategies": ("strategies",),
 }
@@ -407,16 +401,18 @@ def _stream(table: Mapping, source: str) -> Stream:
         raise _fail(source, f"stream ({kind})", str(error)) from None
 
 
-def _model(point: Mapping, source: str) -> BaseEstimator:
-    """The estimator the ``[model]`` and ``[optimizer]`` tables name (its values are :class:`Experiment`'s to check)."""
+def _model(point: Mapping, source: str) -> tuple[str, dict]:
+    """The class and parameters the ``[model]`` and ``[optimizer]`` tables name: its keys are checked, not its values.
+
+    :meth:`Model.from_params <forgetlab.models.Model.from_params>` checks the values.
+    """
     table = point["model"]
     if "class" not in table:
         raise _fail(source, "model", f"missing key 'class' (one of {', '.join(MODELS)})")
     name = table["class"]
     if not isinstance(name, str) or name not in MODELS:
         raise _fail(source, "model.class", f"must be one of {', '.join(MODELS)}{_suggest(name, MODELS)}; got {name!r}")
-    estimator = MODELS[name]()
-    known = [key for key in estimator.get_params() if key != "random_state"]
+    known = [key for key in parameter_names(name) if key != "random_state"]
     if "random_state" in table:
         raise _fail(source, "model.random_state", "is set by each run's seed (use 'seeds')")
     _check_keys(table, ["class", *known], source, f"model ({name})")
@@ -431,7 +427,7 @@ def _model(point: Mapping, source: str) -> BaseEstimator:
             if param in params:
                 raise _fail(source, f"optimizer.{key}", f"is also set in [model] as {param!r}; set it once")
             params[param] = value
-    return estimator.set_params(**_plain_settings(params))
+    return name, _plain_settings(params)
 
 
 def _expanded(
@@ -478,7 +474,11 @@ def _experiment(
         raise _fail(source, "model", f"must be a table; got {point['model']!r}")
     if not isinstance(point.get("optimizer", {}), Mapping):
         raise _fail(source, "optimizer", f"must be a table; got {point['optimizer']!r}")
-    estimator = _model(point, source)
+    name, params = _model(point, source)
+    try:
+        estimator = Model.from_params(name, **params)
+    except InvalidParameterError as error:
+        raise _fail(source, _located(EXPERIMENT_KEYS["estimator"], variant, where), str(error)) from None
     schedules = _expanded(point, grid, "schedules", make_schedule, source)
     strategies = _expanded(point, grid, "strategies", _make_strategy, source)
     if not schedules:
@@ -514,7 +514,10 @@ def _where(
         section, index = error.item
         return labels[section][index]
     keys = EXPERIMENT_KEYS.get(error.parameter or "")
-    if keys is None:
-        return point
+    return point if keys is None else _located(keys, variant, point)
+
+
+def _located(keys: Sequence[str], variant: Mapping[str, object], point: str) -> str:
+    """The grid ``point`` if the grid varies any of the config's ``keys`` (``model``...), else the first key."""
     varied = any(name == key or name.startswith(f"{key}.") for name in variant for key in keys)
     return point if varied else keys[0]

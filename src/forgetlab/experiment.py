@@ -18,10 +18,10 @@ from typing import TYPE_CHECKING, ClassVar
 
 import numpy as np
 import pandas as pd
-from sklearn.base import BaseEstimator
 
 from forgetlab.engines import engine_choices, resolve_engine
-from forgetlab.errors import InvalidParameterError, about_item, invalid
+from forgetlab.errors import about_item, invalid
+from forgetlab.models import Model
 from forgetlab.results import RunResult, tidy_tables
 from forgetlab.schedules import Schedule
 from forgetlab.tasks import Stream
@@ -44,9 +44,6 @@ MAX_SEED = 2**32 - 1
 
 #: Seeds of an experiment: distinct ints NumPy's ``RandomState`` accepts.
 SEEDS = SequenceOf(Interval(int, 0, MAX_SEED), non_empty=True, distinct=True)
-
-#: An MLP's hidden layers, checked here because scikit-learn checks them only when fitting.
-HIDDEN_LAYER_SIZES = SequenceOf(Interval(int, 1, None), kind=None, note="(one per hidden layer)")
 
 
 def parse_seeds(text: str) -> tuple[int, ...]:
@@ -99,37 +96,6 @@ def _plain(value: object) -> object:
     return repr(value)
 
 
-def check_estimator_params(estimator: object) -> None:
-    """Raise InvalidParameterError if a scikit-learn estimator's parameters are not allowed.
-
-    scikit-learn checks them only when fitting; checking them here makes a bad value fail
-    before any run trains, in forgetlab's one-line form.
-
-    Examples
-    --------
-    >>> from sklearn.neural_network import MLPRegressor
-    >>> check_estimator_params(MLPRegressor(alpha=-1.0))  # doctest: +ELLIPSIS
-    Traceback (most recent call last):
-    ...
-    forgetlab.errors.InvalidParameterError: The 'estimator' parameter must be a valid MLPRegressor: The 'alpha' ...
-    """
-    validate = getattr(estimator, "_validate_params", None)
-    if validate is None:
-        return
-    owner = type(estimator).__name__
-    try:
-        validate()
-    except ValueError as error:  # scikit-learn's InvalidParameterError is a ValueError
-        reason = str(error).rstrip(".")
-        message = f"The 'estimator' parameter must be a valid {owner}: {reason}."
-        raise InvalidParameterError(message, parameter="estimator") from None
-    hidden = getattr(estimator, "hidden_layer_sizes", None)
-    if hidden is not None:  # scikit-learn checks the sizes only when fitting
-        sizes = np.atleast_1d(np.asarray(hidden, dtype=object))
-        if sizes.ndim != 1 or not HIDDEN_LAYER_SIZES.is_satisfied_by(list(sizes)):
-            raise invalid("hidden_layer_sizes", owner, HIDDEN_LAYER_SIZES.describe(), hidden)
-
-
 def _setting(value: object) -> str:
     """A setting's value as it reads in a label: ``10``, ``0.001``, ``(1, 9)``, ``reservoir``."""
     return value if isinstance(value, str) else repr(_plain(value)).replace("[", "(").replace("]", ")")
@@ -167,8 +133,11 @@ class Experiment:
     ----------
     stream : Stream
         The tasks, in training order.
-    estimator : scikit-learn estimator with ``partial_fit``
-        The model template; each run clones it with ``random_state=seed``.
+    estimator : Model or scikit-learn estimator
+        The model template (each run sets ``random_state=seed``): a scikit-learn
+        estimator with ``partial_fit``, kept as its :class:`~forgetlab.models.Model`
+        (checked on entry), or a :class:`~forgetlab.models.Model` (what a config builds,
+        without importing scikit-learn).
     schedules : sequence of Schedule
         Each is run with every seed; distinct. Two of the same kind (e.g. interspersed
         with K 10 and 30) are told apart in the results by the settings in which they
@@ -226,7 +195,7 @@ class Experiment:
     """
 
     #: What the plain fields accept (:mod:`forgetlab.validation`); the estimator is checked
-    #: by :func:`check_estimator_params`, ``engine`` against the registered engines, the
+    #: by :meth:`Model.of <forgetlab.models.Model.of>`, ``engine`` against the registered engines, the
     #: schedules and strategies against the stream.
     constraints: ClassVar[dict[str, Constraint]] = {
         "seeds": SEEDS,
@@ -236,7 +205,7 @@ class Experiment:
     }
 
     stream: Stream
-    estimator: BaseEstimator
+    estimator: Model
     schedules: Sequence[Schedule]
     seeds: Sequence[int]
     engine: str = "auto"
@@ -252,7 +221,7 @@ class Experiment:
         plain = {"seeds": list(seeds), "threads": self.threads, "record_every": self.record_every, "dtype": self.dtype}
         validate(None, self.constraints, plain)
         object.__setattr__(self, "seeds", tuple(int(s) for s in seeds))
-        check_estimator_params(self.estimator)
+        object.__setattr__(self, "estimator", Model.of(self.estimator))
         check(self.engine, "engine", None, Options(*engine_choices()))
         distinct = "a non-empty list of distinct schedules"
         if not self.schedules:
@@ -337,7 +306,7 @@ class Experiment:
         return {
             "stream": self.stream.description,
             "model": {
-                "class": type(self.estimator).__name__,
+                "class": self.estimator.class_name,
                 "params": {key: _plain(value) for key, value in sorted(self.estimator.get_params().items())},
             },
             "schedules": [schedule.to_dict() for schedule in self.schedules],

@@ -53,13 +53,13 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 import numpy as np
-from sklearn.neural_network import MLPRegressor
 from threadpoolctl import threadpool_limits
 
 from forgetlab.engines import compiled_continual, estimators
 from forgetlab.engines.base import check_float32_range, estimate_run_bytes
 from forgetlab.errors import invalid
 from forgetlab.metrics import r2_score
+from forgetlab.models import Model
 from forgetlab.numerics.spec import MLPSpec
 from forgetlab.results import RunResult, describe_plan
 from forgetlab.schedules import Schedule
@@ -82,8 +82,8 @@ _ready: set[tuple[str, str]] = set()
 
 def check_estimator(estimator: object) -> None:
     """Raise InvalidParameterError unless the compiled engine can train ``estimator``: an lbfgs MLPRegressor."""
-    if not isinstance(estimator, MLPRegressor):
-        raise invalid("estimator", "the compiled engine", "an sklearn.neural_network.MLPRegressor", estimator)
+    if Model.of(estimator).class_name != "MLPRegressor":
+        raise invalid("estimator", "the compiled engine", "an MLPRegressor", estimator)
     if estimator.solver != "lbfgs":
         raise invalid("solver", "the compiled engine", "'lbfgs'", estimator.solver)
     if estimator.loss != "squared_error":
@@ -122,14 +122,12 @@ def _score(stream: Stream, params: np.ndarray, units: np.ndarray, code: int, dty
     return outputs, scores
 
 
-def train_run(
-    estimator: MLPRegressor, stream: Stream, schedule: Schedule, seed: int, *, dtype: str = "float32"
-) -> RunResult:
+def train_run(estimator: Model, stream: Stream, schedule: Schedule, seed: int, *, dtype: str = "float32") -> RunResult:
     """Train one run of ``schedule`` on ``stream`` with seed ``seed``, alone, in compiled loops.
 
     Parameters
     ----------
-    estimator : MLPRegressor
+    estimator : Model or MLPRegressor
         Describes the model and the optimiser (never fitted); ``solver="lbfgs"``.
     stream : Stream
         The tasks (regression).
@@ -148,7 +146,7 @@ def train_run(
     --------
     >>> from forgetlab.tasks import seasons
     >>> from forgetlab.schedules import Interspersed
-    >>> model = MLPRegressor(hidden_layer_sizes=(8,), solver="lbfgs", max_iter=50)
+    >>> model = Model.from_params("MLPRegressor", hidden_layer_sizes=(8,), solver="lbfgs", max_iter=50)
     >>> train_run(model, seasons(), Interspersed(k=5, n_epochs=3), 0).scores.shape
     (3, 2)
     """

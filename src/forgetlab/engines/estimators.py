@@ -12,9 +12,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from sklearn.neural_network import MLPClassifier, MLPRegressor
-
 from forgetlab.errors import invalid
+from forgetlab.models import Model
 from forgetlab.numerics.spec import MLPSpec
 from forgetlab.tasks import Stream
 from forgetlab.validation import Options, check
@@ -47,7 +46,7 @@ def model_spec(
     )
 
 
-def spec_for(estimator: MLPRegressor | MLPClassifier, stream: Stream) -> MLPSpec:
+def spec_for(estimator: Model, stream: Stream) -> MLPSpec:
     """The MLP a scikit-learn estimator describes for a stream (:meth:`MLPSpec.from_estimator`)."""
     classify = stream.kind == "classification"
     return MLPSpec.from_estimator(
@@ -65,18 +64,19 @@ def check_estimator(estimator: object) -> None:
     or sgd: its hidden layers, activation, ``alpha``, ``learning_rate_init`` and
     ``batch_size`` describe the model and the optimiser (:func:`train_settings`).
     """
-    if not isinstance(estimator, (MLPRegressor, MLPClassifier)):
+    if Model.of(estimator).class_name not in ("MLPRegressor", "MLPClassifier"):
         raise invalid("estimator", "a continual experiment", "an MLPRegressor or MLPClassifier", estimator)
     check(estimator.solver, "solver", "a continual experiment", Options(*OPTIMIZERS))
 
 
-def train_settings(estimator: MLPRegressor | MLPClassifier, stream: Stream) -> dict:
-    """The continual trainers' model and optimiser settings, read from a scikit-learn MLP.
+def train_settings(estimator: Model, stream: Stream) -> dict:
+    """The continual trainers' model and optimiser settings, read from an MLP (a :class:`Model` or scikit-learn's).
 
     Examples
     --------
     >>> from forgetlab.tasks import split_digits
-    >>> settings = train_settings(MLPClassifier(hidden_layer_sizes=(50,), solver="adam"), split_digits())
+    >>> model = Model.from_params("MLPClassifier", hidden_layer_sizes=(50,), solver="adam")
+    >>> settings = train_settings(model, split_digits())
     >>> settings["spec"].layer_units, settings["optimizer"], settings["learning_rate"], settings["batch_size"]
     ((64, 50, 10), 'adam', 0.001, 'auto')
     """

@@ -21,14 +21,16 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 import numpy as np
-from sklearn.base import BaseEstimator, clone, is_classifier
+from sklearn.base import BaseEstimator, is_classifier
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.neural_network import MLPRegressor
 from threadpoolctl import threadpool_limits
 
+from forgetlab import models
 from forgetlab.engines.base import estimate_run_bytes
 from forgetlab.errors import invalid
 from forgetlab.metrics import accuracy, r2_score
+from forgetlab.models import Model
 from forgetlab.results import RunResult, describe_plan
 from forgetlab.schedules import Schedule, newest_tasks
 from forgetlab.tasks import Stream
@@ -40,7 +42,7 @@ __all__ = ["ENGINE", "SklearnEngine", "check_estimator", "train_run", "tutorial_
 
 
 def tutorial_model() -> MLPRegressor:
-    """The tutorial's model: ``MLPRegressor((100, 100), solver="lbfgs", max_iter=10000)``.
+    """The tutorial's model as a scikit-learn estimator (:func:`forgetlab.models.tutorial_model`).
 
     ``random_state`` is set per run from the seed.
 
@@ -49,7 +51,7 @@ def tutorial_model() -> MLPRegressor:
     >>> tutorial_model().hidden_layer_sizes
     (100, 100)
     """
-    return MLPRegressor(hidden_layer_sizes=(100, 100), solver="lbfgs", max_iter=10000)
+    return models.tutorial_model().to_estimator()
 
 
 def check_estimator(estimator: object) -> None:
@@ -60,12 +62,13 @@ def check_estimator(estimator: object) -> None:
     classification streams with every class declared in the first call (one output per
     class of the stream, no training masks); the scenario's masks apply when scoring.
     """
-    if not isinstance(estimator, BaseEstimator) or not hasattr(estimator, "partial_fit"):
+    built = estimator.to_estimator() if isinstance(estimator, Model) else estimator
+    if not isinstance(built, BaseEstimator) or not hasattr(built, "partial_fit"):
         raise invalid("estimator", "the sklearn engine", "a scikit-learn estimator with partial_fit", estimator)
 
 
 def train_run(
-    estimator: BaseEstimator,
+    estimator: Model | BaseEstimator,
     stream: Stream,
     schedule: Schedule,
     seed: int,
@@ -81,8 +84,8 @@ def train_run(
 
     Parameters
     ----------
-    estimator : scikit-learn estimator with ``partial_fit``
-        A template; it is cloned, never modified.
+    estimator : Model or scikit-learn estimator with ``partial_fit``
+        A template; a new estimator is built from it (:meth:`Model.to_estimator`), it is never modified.
     stream : Stream
         The tasks to train on and score.
     schedule : Schedule
@@ -106,7 +109,7 @@ def train_run(
     ((3, 2), [10, 20, 30])
     """
     plan = schedule.plan(stream.train_sizes, np.random.RandomState(seed))
-    model = clone(estimator).set_params(random_state=seed)
+    model = Model.of(estimator).to_estimator(random_state=seed)
     classify = stream.kind == "classification"
     fit_options = {"classes": np.arange(stream.n_classes)} if classify else {}
     n_tasks = len(stream)
@@ -186,7 +189,7 @@ class SklearnEngine:
             allowed = "torch or auto (strategies and classification need the torch engine)"
             raise invalid("engine", None, allowed, self.name)
         check_estimator(experiment.estimator)
-        if experiment.stream.kind == "classification" and not is_classifier(experiment.estimator):
+        if experiment.stream.kind == "classification" and not is_classifier(experiment.estimator.to_estimator()):
             raise invalid("estimator", None, "a classifier for a classification stream", experiment.estimator)
 
     def run_bytes(self, experiment: Spec) -> int:

@@ -37,12 +37,12 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
-from sklearn.neural_network import MLPRegressor
 
 from forgetlab.engines import continual
 from forgetlab.engines.base import check_float32_range, estimate_run_bytes
 from forgetlab.errors import invalid
 from forgetlab.metrics import r2_score
+from forgetlab.models import Model
 from forgetlab.numerics import sgd
 from forgetlab.numerics.mlp import DTYPES, MLPSpec, init_params, loss_and_grad, predict, torch_threads
 from forgetlab.results import RunResult, describe_plan
@@ -66,8 +66,8 @@ def check_estimator(estimator: object) -> None:
     It must be an ``MLPRegressor`` with a solver this engine implements, without
     ``early_stopping`` for adam and sgd (scikit-learn's ``partial_fit`` refuses it).
     """
-    if not isinstance(estimator, MLPRegressor):
-        raise invalid("estimator", "the torch engine", "an sklearn.neural_network.MLPRegressor", estimator)
+    if Model.of(estimator).class_name != "MLPRegressor":
+        raise invalid("estimator", "the torch engine", "an MLPRegressor", estimator)
     if estimator.solver not in SOLVERS:
         raise invalid("solver", "the torch engine", f"one of {', '.join(SOLVERS)}", estimator.solver)
     if estimator.solver in sgd.SOLVERS and estimator.early_stopping:
@@ -98,7 +98,7 @@ def _epoch_batch(
 EpochTrainer = Callable[[int, torch.Tensor, torch.Tensor, torch.Tensor, np.ndarray], tuple[np.ndarray, ...]]
 
 
-def _lbfgs_epochs(estimator: MLPRegressor, spec: MLPSpec) -> EpochTrainer:
+def _lbfgs_epochs(estimator: Model, spec: MLPSpec) -> EpochTrainer:
     """Epochs of ``solver="lbfgs"``: a complete L-BFGS run per epoch, nothing kept between epochs.
 
     The runs are optimised in groups of at most ``LBFGS_GROUP``, one after the other: a run's
@@ -129,7 +129,7 @@ def _lbfgs_epochs(estimator: MLPRegressor, spec: MLPSpec) -> EpochTrainer:
     return train_epoch
 
 
-def _stochastic_epochs(estimator: MLPRegressor, spec: MLPSpec, seeds: list[int], dtype: torch.dtype) -> EpochTrainer:
+def _stochastic_epochs(estimator: Model, spec: MLPSpec, seeds: list[int], dtype: torch.dtype) -> EpochTrainer:
     """Epochs of ``solver="adam"`` or ``"sgd"``: one ``partial_fit`` pass each, one optimiser for all epochs."""
     optimizer = sgd.optimizer_for(estimator, len(seeds), spec.n_params, dtype=dtype)
 
@@ -154,7 +154,7 @@ def _stochastic_epochs(estimator: MLPRegressor, spec: MLPSpec, seeds: list[int],
 
 
 def train_batch(
-    estimator: MLPRegressor,
+    estimator: Model,
     stream: Stream,
     schedule: Schedule,
     seeds: Sequence[int],
@@ -165,7 +165,7 @@ def train_batch(
 
     Parameters
     ----------
-    estimator : MLPRegressor
+    estimator : Model or MLPRegressor
         Describes the model and the optimiser (never fitted).
     stream : Stream
         The tasks.
@@ -185,7 +185,7 @@ def train_batch(
     --------
     >>> from forgetlab.tasks import seasons
     >>> from forgetlab.schedules import Interspersed
-    >>> model = MLPRegressor(hidden_layer_sizes=(8,), solver="lbfgs", max_iter=50)
+    >>> model = Model.from_params("MLPRegressor", hidden_layer_sizes=(8,), solver="lbfgs", max_iter=50)
     >>> results = train_batch(model, seasons(), Interspersed(k=5, n_epochs=3), seeds=[0, 1])
     >>> [r.scores.shape for r in results]
     [(3, 2), (3, 2)]
