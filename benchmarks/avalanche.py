@@ -44,10 +44,10 @@ loaders without workers, no loggers and no evaluation during training; forgetlab
 the tasks only at the end of each task (``record_every`` = the epochs per task, as
 ``[evaluation] every`` does; before 2026-12-07 it scored them after every epoch, about a
 fifth of its time). For ``N`` seeds, forgetlab trains as ``engine="auto"`` would: naive
-fine-tuning on the compiled engine, one run after another
-(:func:`~forgetlab.engines.compiled_continual.train_run`), EWC and replay as one batch of
+fine-tuning and replay on the compiled engine, one run after another
+(:func:`~forgetlab.engines.compiled_continual.train_run`), EWC as one batch of
 ``N`` runs on the torch trainer (:func:`~forgetlab.engines.continual.train_continual`);
-``--engine torch`` trains naive on the torch trainer too. Avalanche trains the runs one
+``--engine torch`` trains all three on the torch trainer. Avalanche trains the runs one
 after another. Each side first trains one
 untimed warm-up run of one epoch per task, then times its training only (not the imports,
 the data set, or the final scoring); a row's time per run is that time over ``N``, the
@@ -166,8 +166,8 @@ def forgetlab_worker(strategy: str, seeds: list[int], epochs: int, engine: str =
         Epochs per task.
     engine : {"auto", "torch"}
         ``auto`` as ``engine="auto"`` chooses: the compiled engine's continual trainer for
-        naive fine-tuning (one run after another, compiled loops, no PyTorch), the torch
-        trainer (all seeds as one batch) for the others; ``torch``: always the torch trainer.
+        naive fine-tuning and replay (one run after another, compiled loops, no PyTorch),
+        the torch trainer (all seeds as one batch) for EWC; ``torch``: always the torch trainer.
 
     Returns
     -------
@@ -178,7 +178,7 @@ def forgetlab_worker(strategy: str, seeds: list[int], epochs: int, engine: str =
     _, _, warm_up = forgetlab_setup(1)
     options = forgetlab_options(epochs)
     chosen = forgetlab_strategy(strategy)
-    if engine == "auto" and chosen.plan_only:
+    if engine == "auto" and chosen.index_only:
         from forgetlab.engines.compiled import ensure_compiled
         from forgetlab.engines.compiled_continual import train_run
 
@@ -548,7 +548,7 @@ def main() -> None:
         "--engine",
         choices=("auto", "torch"),
         default="auto",
-        help="forgetlab's trainer: as engine='auto' chooses (compiled for naive) or always torch",
+        help="forgetlab's trainer: as engine='auto' chooses (compiled for naive and replay) or always torch",
     )
     parser.add_argument("--worker", choices=("forgetlab", "avalanche"), help=argparse.SUPPRESS)
     parser.add_argument("--data", type=Path, help=argparse.SUPPRESS)

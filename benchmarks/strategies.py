@@ -3,6 +3,7 @@
     .venv/bin/python benchmarks/strategies.py            # 16 seeds (the one to quote)
     .venv/bin/python benchmarks/strategies.py --quick    # 3 seeds, fewer epochs
     .venv/bin/python benchmarks/strategies.py --flops    # multiply-adds of a step over naive's
+    .venv/bin/python benchmarks/strategies.py --only derpp --streams class task   # a subset
 
 Split digits: scikit-learn's 8x8 digits as 5 tasks of 2 classes, an MLP 64-100-10 (ReLU),
 Adam (learning rate 1e-3, minibatches of 128), 30 epochs per task in order, the pattern of
@@ -69,6 +70,7 @@ STRATEGIES: list[Strategy] = [
     MAS(),
     DER(buffer_size=200),
     DERPP(buffer_size=200),
+    DERPP(buffer_size=200, draws="shared"),
     ERACE(buffer_size=200),
     GDumb(memory_size=200),
     GenerativeReplay(),
@@ -77,12 +79,46 @@ STRATEGIES: list[Strategy] = [
 ]
 
 
+DIGITS = {"learning_rate": 1e-3, "batch_size": 128}
+#: The streams, by name: (title, stream function, hidden layers, epochs per task, optimiser settings).
+STREAMS = {
+    "class": ("split digits, class-incremental, accuracy", lambda: split_digits("class"), (100,), 30, DIGITS),
+    "task": ("split digits, task-incremental, accuracy", lambda: split_digits("task"), (100,), 30, DIGITS),
+    "domain": ("split digits, domain-incremental, accuracy", lambda: split_digits("domain"), (100,), 30, DIGITS),
+    "rotated": (
+        "rotated digits (0, 45, 90, 135, 180 degrees), task-incremental, accuracy",
+        lambda: rotated_digits(scenario="task"),
+        (100,),
+        30,
+        DIGITS,
+    ),
+    "mnist1d": (
+        "split MNIST-1D, class-incremental, accuracy",
+        lambda: split_mnist1d("class"),
+        (100, 100),
+        30,
+        {"learning_rate": 1e-3, "batch_size": 32},
+    ),
+    "seasons": (
+        "seasons winter-spring-summer-autumn, R²",
+        lambda: seasons(["winter", "spring", "summer", "autumn"]),
+        (100, 100),
+        100,
+        {"learning_rate": 1e-2, "batch_size": 32},
+    ),
+}
+
+
 def label(strategy: Strategy) -> str:
-    """A short name: the strategy's, with the buffer for replay."""
-    return f"replay ({strategy.buffer})" if type(strategy) is Replay else strategy.name
+    """A short name: the strategy's, with the buffer for replay and the draws for DER++."""
+    if type(strategy) is Replay:
+        return f"replay ({strategy.buffer})"
+    return f"derpp ({strategy.draws} draws)" if type(strategy) is DERPP else strategy.name
 
 
-def measure(stream: Stream, hidden: tuple[int, ...], epochs: int, seeds: list[int], repeats: int, **options) -> None:
+def measure(
+    stream: Stream, hidden: tuple[int, ...], epochs: int, seeds: list[int], repeats: int, only: list[str], **options
+) -> None:
     """Print one row per strategy that can run on ``stream``: scores over ``seeds``, and speed.
 
     Speed: all seeds as one batch (the best of ``repeats`` timings), then seed 0 alone
@@ -105,6 +141,8 @@ def measure(stream: Stream, hidden: tuple[int, ...], epochs: int, seeds: list[in
 
     timed(Naive(), seeds)  # warm-up: the first batch of a process pays for allocations and kernel choices
     for strategy in STRATEGIES:
+        if only and not any(label(strategy).startswith(name) for name in only):
+            continue
         try:
             strategy.validate(stream)
         except InvalidParameterError:  # e.g. a class-balanced memory, ER-ACE or GDumb on a regression stream
@@ -139,7 +177,8 @@ def multiply_adds(shapes: list[tuple[int, int]], rows: int, passes: int = 3) -> 
 def step_costs(stream: Stream, hidden: tuple[int, ...], rows: int) -> dict[str, float]:
     """Multiply-adds of one step of one run, over naive fine-tuning's, for DER++ and generative replay (defaults).
 
-    DER++: the minibatch and two memory draws of its size, one training pass.
+    DER++: the minibatch and two memory draws of its size (one, shared by its two terms,
+    with ``draws="shared"``), one training pass.
     Generative replay: the learner on the minibatch and on as many generated inputs, the
     teacher's forward pass on those, the previous generator's decoder, and the VAE trained
     on the minibatch and the generated inputs.
@@ -156,7 +195,11 @@ def step_costs(stream: Stream, hidden: tuple[int, ...], rows: int) -> dict[str, 
         2 * naive + multiply_adds(learner, rows, 1) + multiply_adds(decoder, rows, 1)
         + multiply_adds(list(vae.shapes), 2 * rows)
     )  # fmt: skip
-    return {"derpp": multiply_adds(learner, 3 * rows) / naive, "generative_replay": generative / naive}
+    return {
+        "derpp (separate draws)": multiply_adds(learner, 3 * rows) / naive,
+        "derpp (shared draws)": multiply_adds(learner, 2 * rows) / naive,
+        "generative_replay": generative / naive,
+    }
 
 
 def main() -> None:
@@ -164,6 +207,10 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="3 seeds, a third of the epochs")
     parser.add_argument("--repeats", type=int, default=2, help="timings of each batch, the best kept (default 2)")
     parser.add_argument("--flops", action="store_true", help="only the multiply-adds of a step over naive's")
+    parser.add_argument("--only", nargs="+", default=[], metavar="NAME", help="the strategies whose label starts so")
+    parser.add_argument(
+        "--streams", nargs="+", default=list(STREAMS), choices=list(STREAMS), help="streams to measure (default: all)"
+    )
     args = parser.parse_args()
     if args.flops:
         for name, stream, hidden, rows in (
@@ -179,17 +226,10 @@ def main() -> None:
     torch.set_num_threads(1)
     seeds = list(range(3 if args.quick else 16))
     scale = 3 if args.quick else 1
-    for scenario in ("class", "task", "domain"):
-        print(f"\nsplit digits, {scenario}-incremental, {len(seeds)} seeds, accuracy")
-        measure(split_digits(scenario), (100,), 30 // scale, seeds, args.repeats, learning_rate=1e-3, batch_size=128)
-    print(f"\nrotated digits (0, 45, 90, 135, 180 degrees), task-incremental, {len(seeds)} seeds, accuracy")
-    rotated = rotated_digits(scenario="task")
-    measure(rotated, (100,), 30 // scale, seeds, args.repeats, learning_rate=1e-3, batch_size=128)
-    print(f"\nsplit MNIST-1D, class-incremental, {len(seeds)} seeds, accuracy")
-    measure(split_mnist1d("class"), (100, 100), 30 // scale, seeds, args.repeats, learning_rate=1e-3, batch_size=32)
-    print(f"\nseasons winter-spring-summer-autumn, {len(seeds)} seeds, R²")
-    year = seasons(["winter", "spring", "summer", "autumn"])
-    measure(year, (100, 100), 100 // scale, seeds, args.repeats, learning_rate=1e-2, batch_size=32)
+    for name in args.streams:
+        title, make, hidden, epochs, options = STREAMS[name]
+        print(f"\n{title}, {len(seeds)} seeds")
+        measure(make(), hidden, epochs // scale, seeds, args.repeats, args.only, **options)
 
 
 if __name__ == "__main__":

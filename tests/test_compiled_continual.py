@@ -13,7 +13,7 @@ from forgetlab.engines.compiled_continual import train_run
 from forgetlab.engines.continual import train_continual
 from forgetlab.engines.estimators import model_spec
 from forgetlab.schedules import Alternating, Sequential
-from forgetlab.strategies import EWC, STRATEGIES, Cumulative, Joint, Naive
+from forgetlab.strategies import DER, EWC, STRATEGIES, Cumulative, Joint, Naive, Replay
 from forgetlab.tasks import seasons, split_digits
 
 CASES = [
@@ -24,6 +24,10 @@ CASES = [
     ("class", (16, 16), "sgd", 1e-2, Joint()),
     ("seasons", (16, 16), "adam", 1e-2, Naive()),
     ("seasons", (16,), "sgd", 1e-3, Joint()),
+    ("class", (20,), "adam", 1e-3, Replay(buffer_size=30)),
+    ("task", (20,), "adam", 1e-3, Replay(buffer_size=40, buffer="class_balanced", replay_batch_size=8)),
+    ("domain", (16, 16), "sgd", 1e-2, Replay(buffer_size=25, replay_batch_size=50)),
+    ("seasons", (16,), "adam", 1e-2, Replay(buffer_size=20)),
 ]
 
 
@@ -76,11 +80,14 @@ def test_a_diverging_run_is_flagged_and_its_later_scores_are_nan():
     np.testing.assert_array_equal(np.isnan(result.scores), np.isnan(torch_run.scores))
 
 
-def test_only_plan_only_strategies_are_accepted():
+def test_only_index_only_strategies_are_accepted():
     assert sorted(name for name, cls in STRATEGIES.items() if cls().plan_only) == ["cumulative", "joint", "naive"]
+    index_only = sorted(name for name, cls in STRATEGIES.items() if cls().index_only)
+    assert index_only == ["cumulative", "joint", "naive", "replay"]
     stream = seasons()
-    with pytest.raises(ValueError, match="plan-only"):
-        train_run(model_spec(stream, (4,)), stream, Sequential(epochs_per_task=(1, 1)), EWC(), 0)
+    for strategy in (EWC(), DER()):
+        with pytest.raises(ValueError, match="index-only strategies, not"):
+            train_run(model_spec(stream, (4,)), stream, Sequential(epochs_per_task=(1, 1)), strategy, 0)
 
 
 def classifier_experiment(seeds, **changes) -> Experiment:
@@ -94,9 +101,10 @@ def classifier_experiment(seeds, **changes) -> Experiment:
     return Experiment(**{**settings, **changes})
 
 
-def test_auto_takes_the_compiled_engine_for_plan_only_strategies_and_torch_for_the_others():
+def test_auto_takes_the_compiled_engine_for_index_only_strategies_and_torch_for_the_others():
     assert classifier_experiment([0]).engine_name == "compiled"
     assert classifier_experiment([0], strategies=[]).engine_name == "compiled"  # naive fine-tuning
+    assert classifier_experiment([0], strategies=[Naive(), Replay(buffer_size=50)]).engine_name == "compiled"
     assert classifier_experiment([0], strategies=[Naive(), EWC()]).engine_name == "torch"
     with pytest.raises(InvalidParameterError, match=r"^The 'strategies' parameter of the compiled engine .*EWC"):
         classifier_experiment([0], strategies=[EWC()], engine="compiled")
@@ -116,11 +124,18 @@ def test_a_run_alone_equals_the_same_run_among_other_seeds_and_processes():
     assert {"acc", "bwt", "fwt"} <= set(among["metric"])  # stream metrics from the untrained scores
 
 
-def test_naming_and_validating_plan_only_strategies_loads_no_pytorch():
+def test_naming_validating_and_training_index_only_strategies_loads_no_pytorch():
     code = (
         "import sys\n"
         "from forgetlab.strategies import STRATEGIES, make_strategy\n"
+        "from forgetlab.engines.compiled_continual import train_run\n"
+        "from forgetlab.engines.estimators import model_spec\n"
+        "from forgetlab.schedules import Sequential\n"
+        "from forgetlab.tasks import split_digits\n"
         "make_strategy('cumulative'); assert sorted(STRATEGIES)[0] == 'agem'\n"
+        "stream = split_digits('class', n_tasks=2)\n"
+        "replay = make_strategy('replay', {'buffer_size': 20})\n"
+        "train_run(model_spec(stream, (8,)), stream, Sequential(epochs_per_task=(1, 1)), replay, 0)\n"
         "print('torch' in sys.modules)\n"
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)

@@ -13,7 +13,7 @@ from forgetlab.engines.continual import model_spec, train_continual
 from forgetlab.metrics import average_score, score_matrix
 from forgetlab.numerics.mlp import MLPSpec, absolute_sample_gradients, forward, init_params
 from forgetlab.schedules import Alternating, Interspersed, Sequential
-from forgetlab.strategies import Context, Minibatch, Naive, Phase, Replay, make_strategy
+from forgetlab.strategies import Context, Minibatch, Naive, Phase, Replay, Strategy, make_strategy
 from forgetlab.strategies.der import DER, DERPP, reservoir_slots
 from forgetlab.strategies.er_ace import ERACE
 from forgetlab.strategies.gdumb import GDumb, GreedyMemory
@@ -26,11 +26,17 @@ F64 = torch.float64
 SETTINGS = {
     "der": {"buffer_size": 40, "alpha": 1.0},
     "derpp": {"buffer_size": 40, "alpha": 0.5, "beta": 0.5, "replay_batch_size": 16},
+    "derpp-shared": {"buffer_size": 40, "alpha": 0.5, "beta": 0.5, "replay_batch_size": 16, "draws": "shared"},
     "er_ace": {"buffer_size": 40, "replay_batch_size": 16},
     "mas": {"mas_lambda": 100.0},
     "gdumb": {"memory_size": 40, "n_epochs": 3, "batch_size": 8},
 }
-REGRESSION = ["der", "derpp", "mas"]
+REGRESSION = ["der", "derpp", "derpp-shared", "mas"]
+
+
+def made(case: str) -> Strategy:
+    """The strategy of a :data:`SETTINGS` case (``name`` or ``name-variant``) with its settings."""
+    return make_strategy(case.partition("-")[0], SETTINGS[case])
 
 
 def digits_context(scenario: str = "class", n_tasks: int = 3, seeds=(0, 1), hidden=(6,)) -> Context:
@@ -74,9 +80,10 @@ def test_the_new_strategies_are_registered():
     }.items() <= forgetlab.strategies.STRATEGIES.items()
 
 
-@pytest.mark.parametrize("name", sorted(SETTINGS))
-def test_settings_round_trip(name):
-    for strategy in (make_strategy(name), make_strategy(name, SETTINGS[name])):
+@pytest.mark.parametrize("case", sorted(SETTINGS))
+def test_settings_round_trip(case):
+    name = case.partition("-")[0]
+    for strategy in (make_strategy(name), made(case)):
         settings = strategy.to_dict()
         assert settings.pop("name") == name
         assert make_strategy(name, settings) == strategy
@@ -94,6 +101,8 @@ def test_settings_round_trip(name):
         ("derpp", {"beta": -1.0}, "'beta'"),
         ("derpp", {"beta": "one"}, "'beta'"),
         ("derpp", {"alpha": float("nan")}, "'alpha'"),
+        ("derpp", {"draws": "both"}, "'draws'"),
+        ("der", {"draws": "shared"}, "'draws'"),
         ("er_ace", {"buffer_size": -1}, "'buffer_size'"),
         ("er_ace", {"buffer": "fifo"}, "'buffer'"),
         ("er_ace", {"replay_batch_size": 1.5}, "'replay_batch_size'"),
@@ -128,7 +137,7 @@ def test_a_memory_larger_than_the_stream_is_refused(name, field):
 def test_a_run_in_a_batch_equals_the_run_alone_bitwise(name, scenario):
     stream = split_digits(scenario, n_tasks=3)
     spec = model_spec(stream, (32,))
-    strategy = make_strategy(name, SETTINGS[name])
+    strategy = made(name)
     schedule = Sequential(epochs_per_task=(2, 1, 2))
     batch = train_continual(spec, stream, schedule, strategy, [3, 1, 4], batch_size=64)
     for result in batch:
@@ -142,7 +151,7 @@ def test_a_run_in_a_batch_equals_the_run_alone_bitwise(name, scenario):
 def test_regression_runs_are_batch_invariant_too(name):
     stream = friedman_drift(n_tasks=2, n_samples=80)
     spec = model_spec(stream, (16,))
-    strategy = make_strategy(name, SETTINGS[name])
+    strategy = made(name)
     schedule = Alternating(k=20, n_epochs=4)
     batch = train_continual(spec, stream, schedule, strategy, [7, 8], learning_rate=0.01, batch_size=16)
     for result in batch:
@@ -157,9 +166,8 @@ def test_a_diverging_run_is_frozen_and_leaves_the_others_untouched(name):
     stream = poisoned_digits()
     spec = model_spec(stream, (100, 100))  # batch invariance is exact for it
     # GDumb diverges when its memory holds the poisoned sample: a memory large enough that some runs keep it
-    strategy = make_strategy(
-        name, {"memory_size": 300, "n_epochs": 1, "batch_size": 32} if name == "gdumb" else SETTINGS[name]
-    )
+    gdumb = {"memory_size": 300, "n_epochs": 1, "batch_size": 32}
+    strategy = make_strategy("gdumb", gdumb) if name == "gdumb" else made(name)
     schedule = Interspersed(k=60, n_epochs=2)
     seeds = list(range(8))
     batch = train_continual(spec, stream, schedule, strategy, seeds, batch_size=16)
@@ -229,10 +237,12 @@ def test_der_stores_each_sample_with_the_outputs_of_its_step():
     assert len({tuple(state.items[r].tolist()) for r in range(3)}) == 3, "each run keeps its own samples"
 
 
+@pytest.mark.parametrize("draws", ["separate", "shared"])
 @pytest.mark.parametrize("scenario", ["task", "class"])
-def test_derpp_loss_and_its_output_gradient_equal_autograd(scenario):
+def test_derpp_loss_and_its_output_gradient_equal_autograd(scenario, draws):
+    """Separate draws: the labels' term on 6 more samples; shared: on the 6 of the logits' term (Avalanche's DER)."""
     context = digits_context(scenario, seeds=(0, 1))
-    strategy = DERPP(buffer_size=30, alpha=0.7, beta=0.3, replay_batch_size=6)
+    strategy = DERPP(buffer_size=30, alpha=0.7, beta=0.3, replay_batch_size=6, draws=draws)
     state = strategy.start(context)
     params = init_params(context.spec, list(context.seeds), dtype=F64)
     for step in range(4):  # fill the memory from tasks 0 and 1, with the outputs of varied parameters
@@ -243,22 +253,24 @@ def test_derpp_loss_and_its_output_gradient_equal_autograd(scenario):
         strategy.observe(state, index)
     index = np.stack([np.arange(10) + context.offsets[2] + 3 * r for r in (0, 1)])
     extended = strategy.extend_batch(state, index)
-    assert extended.shape == (2, 22)
+    labelled = slice(16, 22) if draws == "separate" else slice(10, 16)
+    assert extended.shape == (2, labelled.stop)
     logit_slots, label_slots = state.draws
+    assert (draws == "shared") == np.array_equal(logit_slots, label_slots)
     batch = minibatch(context, extended, 2, 10)
     output = forward(context.spec, params, batch.x).output.requires_grad_(True)
     mask = batch.mask
     rows = torch.arange(2).unsqueeze(1)
     stored = state.logits[rows, torch.from_numpy(logit_slots)]
     assert np.array_equal(extended[:, 10:16], state.items[rows.numpy(), logit_slots])
-    assert np.array_equal(extended[:, 16:], state.items[rows.numpy(), label_slots])
+    assert np.array_equal(extended[:, labelled], state.items[rows.numpy(), label_slots])
 
     def part(columns):
         return mask if mask is None or mask.dim() == 1 else mask[:, columns]
 
     new = autograd_cross_entropy(output[:, :10], batch.y[:, :10], part(slice(0, 10)))
     matching = ((output[:, 10:16] - stored) ** 2).mean(dim=(1, 2))
-    replayed = autograd_cross_entropy(output[:, 16:], batch.y[:, 16:], part(slice(16, 22)))
+    replayed = autograd_cross_entropy(output[:, labelled], batch.y[:, labelled], part(labelled))
     expected = new + 0.7 * matching + 0.3 * replayed
     (expected_grad,) = torch.autograd.grad(expected.sum(), output)
     loss, d_output = strategy.data_loss(state, batch, output.detach())

@@ -203,9 +203,11 @@ class CompiledEngine:
     def check(self, experiment: Spec) -> None:
         """Raise InvalidParameterError unless this engine can train ``experiment``."""
         if experiment.continual_request:
-            others = [type(s).__name__ for s in experiment.trained_strategies if not s.plan_only]
+            others = [type(s).__name__ for s in experiment.trained_strategies if not s.index_only]
             if others:
-                allowed = "naive, joint or cumulative (strategies that only choose samples; torch trains the others)"
+                allowed = (
+                    "naive, joint, cumulative or replay (strategies that only choose samples; torch trains the others)"
+                )
                 raise invalid("strategies", "the compiled engine", allowed, ", ".join(others))
             estimators.check_estimator(experiment.estimator)
         else:

@@ -1,14 +1,15 @@
 """The compiled engine's continual trainer: one run at a time, its minibatch steps in compiled loops.
 
 :func:`train_run` trains one run of what :func:`forgetlab.engines.continual.train_continual`
-trains, for the strategies that only choose the samples (:attr:`Strategy.plan_only
-<forgetlab.strategies.base.Strategy.plan_only>`: naive fine-tuning, joint, cumulative),
-with the same rules:
+trains, for the strategies that only choose the samples (:attr:`Strategy.index_only
+<forgetlab.strategies.base.Strategy.index_only>`: naive fine-tuning, joint, cumulative, and
+experience replay, whose hooks are called here on indices alone), with the same rules:
 
 - seed ``s`` draws the initial parameters (``RandomState(s)``, as scikit-learn), the
   schedule's plan (its own ``RandomState(s)``) and the epoch shuffles
   (``run_rng(s, 1)``: the epoch's samples permuted, then cut into minibatches);
-- each minibatch is one Adam or SGD step on its mean loss (:mod:`forgetlab.numerics.compiled_sgd`:
+- each minibatch (the stream's samples, then those ``extend_batch`` appends; ``observe``
+  then sees the stream's) is one Adam or SGD step on its mean loss (:mod:`forgetlab.numerics.compiled_sgd`:
   squared error, or the softmax cross-entropy over the scenario's training units: task-IL
   each sample's task's classes, class-IL every class seen so far, domain-IL all);
 - the untrained model and every recorded epoch (``record_every``; always the last epoch of
@@ -24,6 +25,7 @@ digits (``tests/test_compiled_continual.py``).
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Sequence
 
 import numpy as np
@@ -32,7 +34,7 @@ from forgetlab.metrics import accuracy, r2_score
 from forgetlab.numerics.spec import SOLVER_DEFAULTS, MLPSpec, minibatch_size
 from forgetlab.results import RunResult, describe_plan, phase_ends, recorded_epochs
 from forgetlab.schedules import Schedule, newest_tasks
-from forgetlab.strategies.base import SHUFFLE_RNG, Strategy, run_rng
+from forgetlab.strategies.base import SHUFFLE_RNG, Context, Strategy, run_rng
 from forgetlab.tasks import Stream
 
 __all__ = ["train_run"]
@@ -72,6 +74,27 @@ def _score(
     return scores, predictions, bad or bool(np.isinf(scores).any())
 
 
+def _minibatches(strategy: Strategy, state: object, order: np.ndarray, size: int) -> tuple[np.ndarray, np.ndarray]:
+    """The epoch's minibatches of ``size`` stream samples as extended by ``strategy``: ``(indices, bounds)``.
+
+    The hooks see one run (a leading axis of 1) in the torch trainer's order: each
+    minibatch's ``extend_batch``, then its ``observe``. They read indices only, so the
+    whole epoch is drawn before it trains.
+    """
+    from forgetlab.numerics.compiled_sgd import minibatch_bounds
+
+    cuts = minibatch_bounds(len(order), size)
+    if state is None:  # a plan-only strategy: the minibatches as cut
+        return order, cuts
+    parts = []
+    for start, stop in itertools.pairwise(cuts):
+        index = order[None, start:stop]
+        parts.append(strategy.extend_batch(state, index)[0])
+        strategy.observe(state, index)
+    bounds = np.concatenate([[0], np.cumsum([len(part) for part in parts])]).astype(np.int64)
+    return np.concatenate(parts).astype(np.int64), bounds
+
+
 def train_run(
     spec: MLPSpec,
     stream: Stream,
@@ -85,10 +108,11 @@ def train_run(
     dtype: str = "float32",
     record_every: int = 1,
 ) -> RunResult:
-    """Train one run of ``schedule`` and a plan-only ``strategy`` on ``stream``, alone, in compiled loops.
+    """Train one run of ``schedule`` and an index-only ``strategy`` on ``stream``, alone, in compiled loops.
 
     The arguments are those of :func:`forgetlab.engines.continual.train_continual` for one
-    seed (validated by the caller: the experiment); the strategy must be plan-only.
+    seed (validated by the caller: the experiment); the strategy must be index-only
+    (:attr:`~forgetlab.strategies.base.Strategy.index_only`).
 
     Returns
     -------
@@ -109,8 +133,8 @@ def train_run(
     """
     from forgetlab.numerics import compiled_mlp, compiled_sgd
 
-    if not strategy.plan_only:
-        raise ValueError(f"the compiled continual trainer trains plan-only strategies, not {strategy.name!r}")
+    if not strategy.index_only:
+        raise ValueError(f"the compiled continual trainer trains index-only strategies, not {strategy.name!r}")
     np_dtype = _DTYPES[dtype]
     classify = stream.kind == "classification"
     units, code = compiled_mlp.units_of(spec)
@@ -134,6 +158,7 @@ def train_run(
     scored[recorded_epochs(trained, record_every)] = True
     scored[phase_ends(phase)] = True
     shuffler = run_rng(seed, SHUFFLE_RNG)
+    hooks = None if strategy.plan_only else strategy.start(Context.build(spec, stream, [seed], None))
     params = compiled_mlp.init_params(spec, seed, dtype=np_dtype)
     state = compiled_sgd.optimizer_state(optimizer, params.shape[0], np_dtype)
     settings = np.array([learning_rate, *SOLVER_DEFAULTS[optimizer].values()], dtype=np.float64)
@@ -149,9 +174,10 @@ def train_run(
         order = shuffler.permutation(np.concatenate([offsets[t] + idx for t, idx in epoch])).astype(np.int64)
         # each sample's row of the table: task-IL its task's, class-IL the newest task's (every class seen)
         rows = task_of if stream.scenario == "task" else np.full(len(y), newest[e] if len(table) > 1 else 0)
+        order, bounds = _minibatches(strategy, hooks, order, minibatch_size(batch_size, len(order)))
         n_iter[e], diverged = compiled_sgd.train_pass(
-            params, state, steps, x, labels, targets, classify, table, rows, order,
-            minibatch_size(batch_size, len(order)), units, code, float(spec.alpha), opt_code, settings,
+            params, state, steps, x, labels, targets, classify, table, rows, order, bounds,
+            units, code, float(spec.alpha), opt_code, settings,
         )  # fmt: skip
         steps += int(n_iter[e])
         if scored[e] and not diverged:

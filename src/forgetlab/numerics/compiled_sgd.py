@@ -2,9 +2,11 @@
 
 One call of :func:`train_pass` is, for one run, what one epoch of
 :func:`forgetlab.engines.continual.train_continual` does for a strategy that only chooses the
-samples (naive fine-tuning, joint, cumulative): the epoch's samples, already shuffled, cut
-into minibatches of ``batch_size`` (the last one smaller), one optimiser step per minibatch
-on the minibatch's mean loss
+samples (naive fine-tuning, joint, cumulative, experience replay): the epoch's minibatches,
+given as one array of sample indices and the bounds of each minibatch in it (the stream's
+shuffled samples cut into minibatches of ``batch_size``, each perhaps extended with replayed
+samples: :func:`minibatch_bounds` without), one optimiser step per minibatch on the
+minibatch's mean loss
 
 - regression (one identity output): :math:`\\frac{1}{2m}\\sum_i (\\hat y_i - y_i)^2`;
 - classification (softmax output): :math:`-\\frac{1}{m}\\sum_i \\log p_{y_i}(x_i)` with the
@@ -36,7 +38,7 @@ import numpy as np
 from forgetlab.numerics.compiled_mlp import _backward, _forward, _workspace
 from forgetlab.numerics.jit import compiled_any, kernel
 
-__all__ = ["OPTIMIZER_CODES", "compile_kernels", "optimizer_state", "train_pass"]
+__all__ = ["OPTIMIZER_CODES", "compile_kernels", "minibatch_bounds", "optimizer_state", "train_pass"]
 
 #: The integer code of each stochastic optimiser in the kernels.
 OPTIMIZER_CODES = {"adam": 0, "sgd": 1}
@@ -52,6 +54,17 @@ def optimizer_state(optimizer: str, n_params: int, dtype: type) -> np.ndarray:
     ((2, 5), (1, 5))
     """
     return np.zeros((2 if optimizer == "adam" else 1, n_params), dtype=dtype)
+
+
+def minibatch_bounds(n: int, batch_size: int) -> np.ndarray:
+    """Where each minibatch of ``n`` samples cut every ``batch_size`` starts, then ``n``: int64 (steps + 1,).
+
+    Examples
+    --------
+    >>> minibatch_bounds(10, 4).tolist()
+    [0, 4, 8, 10]
+    """
+    return np.append(np.arange(0, n, batch_size), n).astype(np.int64)
 
 
 @kernel
@@ -146,7 +159,7 @@ def _step(
 def train_pass(
     params: np.ndarray, state: np.ndarray, steps_before: int, x: np.ndarray, labels: np.ndarray,
     targets: np.ndarray, classify: bool, mask_table: np.ndarray, mask_rows: np.ndarray, order: np.ndarray,
-    batch_size: int, units: np.ndarray, activation: int, alpha: float, optimizer: int, settings: np.ndarray,
+    bounds: np.ndarray, units: np.ndarray, activation: int, alpha: float, optimizer: int, settings: np.ndarray,
 ) -> tuple[int, bool]:  # fmt: skip
     """One epoch of minibatch steps of one run, in place; returns (steps taken, diverged).
 
@@ -171,9 +184,9 @@ def train_pass(
     mask_rows : int64 ndarray of shape (N,)
         The row of ``mask_table`` each sample's loss uses.
     order : int64 ndarray of shape (n,)
-        The epoch's samples (global indices), shuffled.
-    batch_size : int
-        Samples per minibatch, in [1, n].
+        The epoch's minibatches one after the other (global indices).
+    bounds : int64 ndarray of shape (steps + 1,)
+        Minibatch ``s`` is ``order[bounds[s]:bounds[s + 1]]``; increasing, from 0 to ``n``.
     units, activation, alpha
         The model (:func:`forgetlab.numerics.compiled_mlp.units_of`) and its penalty.
     optimizer : int
@@ -181,24 +194,21 @@ def train_pass(
     settings : float64 ndarray
         The optimiser's settings (:func:`_update`).
     """
-    n = order.shape[0]
     grad = np.empty_like(params)
-    full = np.empty((batch_size, x.shape[1]), params.dtype)
-    acts, deltas = _workspace(full, units)
-    rest = n % batch_size
-    last = np.empty((max(rest, 1), x.shape[1]), params.dtype)
-    last_acts, last_deltas = _workspace(last, units)
-    taken = 0
-    for start in range(0, n, batch_size):
-        stop = min(start + batch_size, n)
-        taken += 1
-        step = steps_before + taken
-        work = (acts, deltas) if stop - start == batch_size else (last_acts, last_deltas)
+    width = 1
+    acts, deltas = _workspace(np.empty((width, x.shape[1]), params.dtype), units)
+    n_steps = bounds.shape[0] - 1
+    for s in range(n_steps):
+        start, stop = bounds[s], bounds[s + 1]
+        if stop - start != width:  # a minibatch of another size: its own buffers
+            width = stop - start
+            acts, deltas = _workspace(np.empty((width, x.shape[1]), params.dtype), units)
+        step = steps_before + s + 1
         finite = _step(params, x, order[start:stop], labels, targets, classify, mask_table, mask_rows, units,
-                       activation, alpha, work[0], work[1], grad, state, optimizer, step, settings)  # fmt: skip
+                       activation, alpha, acts, deltas, grad, state, optimizer, step, settings)  # fmt: skip
         if not finite:
-            return taken, True
-    return taken, False
+            return s + 1, True
+    return n_steps, False
 
 
 def compile_kernels(dtypes: tuple[str, ...] = ("float32", "float64")) -> bool:
@@ -215,10 +225,11 @@ def compile_kernels(dtypes: tuple[str, ...] = ("float32", "float64")) -> bool:
         table = np.ones((1, 2), dtype=np.bool_)
         mask_rows = np.zeros(3, dtype=np.int64)
         order = np.arange(3, dtype=np.int64)
+        bounds = minibatch_bounds(3, 2)
         for optimizer, settings in (("adam", (1e-3, 0.9, 0.999, 1e-8)), ("sgd", (0.1, 0.9, 1.0))):
             for classify in (True, False):
                 params = np.full(17, 0.5, dtype=dtype)
                 state = optimizer_state(optimizer, 17, dtype)
-                train_pass(params, state, 0, x, labels, targets, classify, table, mask_rows, order, 2, units, 0,
+                train_pass(params, state, 0, x, labels, targets, classify, table, mask_rows, order, bounds, units, 0,
                            1e-4, OPTIMIZER_CODES[optimizer], np.array(settings))  # fmt: skip
     return compiled_any(train_pass)

@@ -154,10 +154,13 @@ class Context:
         The tasks.
     seeds : tuple of int
         One per run, in batch order.
-    x : Tensor of shape (N, d)
-        Every training input of every task, in stream order (the global indices).
-    y : Tensor of shape (N,)
-        Targets (the model's dtype) or int64 labels.
+    x : Tensor of shape (N, d) or None
+        Every training input of every task, in stream order (the global indices); None
+        in an index context (below).
+    y : Tensor of shape (N,) or None
+        Targets (the model's dtype) or int64 labels; None in an index context.
+    labels : ndarray of shape (N,)
+        Every training sample's label (classification) or target, as a NumPy array.
     task : ndarray of shape (N,)
         The task of every sample.
     offsets : ndarray of shape (T + 1,)
@@ -166,54 +169,56 @@ class Context:
         Classification: ``stream.active_classes(t)`` of every task as a boolean mask.
     task_units : Tensor of shape (T, C) or None
         Classification: every task's own ``classes``.
+
+    An *index context* (:meth:`build` without a dtype) has no tensors (``x``, ``y`` and
+    the masks are None) and needs no PyTorch: it is what the compiled trainer gives the
+    strategies whose hooks only choose samples (:attr:`Strategy.index_only`).
     """
 
     spec: MLPSpec
     stream: Stream
     seeds: tuple[int, ...]
-    x: torch.Tensor
-    y: torch.Tensor
+    x: torch.Tensor | None
+    y: torch.Tensor | None
+    labels: np.ndarray
     task: np.ndarray
     offsets: np.ndarray
     active_units: torch.Tensor | None
     task_units: torch.Tensor | None
 
     @classmethod
-    def build(cls, spec: MLPSpec, stream: Stream, seeds: Sequence[int], dtype: torch.dtype) -> Context:
-        """The context of a batch: concatenated training sets in ``dtype`` and the masks."""
-        import torch
-
+    def build(cls, spec: MLPSpec, stream: Stream, seeds: Sequence[int], dtype: torch.dtype | None) -> Context:
+        """The context of a batch: concatenated training sets in ``dtype`` and the masks (None: an index context)."""
         sizes = stream.train_sizes
-        x = torch.from_numpy(np.concatenate([t.x_train for t in stream.tasks])).to(dtype)
         y = np.concatenate([t.y_train for t in stream.tasks])
-        active = task = None
-        if stream.kind == "classification":
-            active = torch.zeros(len(stream), stream.n_classes, dtype=torch.bool)
-            task = torch.zeros(len(stream), stream.n_classes, dtype=torch.bool)
-            for t in range(len(stream)):
-                active[t, list(stream.active_classes(t))] = True
-                task[t, list(stream.tasks[t].classes)] = True
+        tensors = {"x": None, "y": None, "active_units": None, "task_units": None}
+        if dtype is not None:
+            import torch
+
+            x = torch.from_numpy(np.concatenate([t.x_train for t in stream.tasks])).to(dtype)
+            classify = stream.kind == "classification"
+            tensors.update(x=x, y=torch.from_numpy(y) if classify else torch.from_numpy(y).to(dtype))
+            if classify:
+                active = torch.zeros(len(stream), stream.n_classes, dtype=torch.bool)
+                task = torch.zeros(len(stream), stream.n_classes, dtype=torch.bool)
+                for t in range(len(stream)):
+                    active[t, list(stream.active_classes(t))] = True
+                    task[t, list(stream.tasks[t].classes)] = True
+                tensors.update(active_units=active, task_units=task)
         return cls(
             spec=spec,
             stream=stream,
             seeds=tuple(int(s) for s in seeds),
-            x=x,
-            y=torch.from_numpy(y) if stream.kind == "classification" else torch.from_numpy(y).to(dtype),
+            labels=y,
             task=np.repeat(np.arange(len(sizes)), sizes),
             offsets=np.concatenate([[0], np.cumsum(sizes)]).astype(np.int64),
-            active_units=active,
-            task_units=task,
+            **tensors,
         )
 
     @property
     def n_runs(self) -> int:
         """Runs in the batch."""
         return len(self.seeds)
-
-    @property
-    def labels(self) -> np.ndarray:
-        """Every training sample's label (classification) or target, as a NumPy array."""
-        return self.y.numpy()
 
     def train_mask(self, tasks: np.ndarray, newest: int) -> torch.Tensor | None:
         """The output units a sample's loss is computed over, while the newest task trained is ``newest``.
@@ -423,6 +428,28 @@ class Strategy:
         (True, False)
         """
         return all(getattr(type(self), hook) is getattr(Strategy, hook) for hook in TRAINING_HOOKS)
+
+    @property
+    def index_only(self) -> bool:
+        """Whether the strategy's steps differ from fine-tuning's only in the samples they train on.
+
+        True when, of :data:`TRAINING_HOOKS`, it overrides at most :meth:`start`,
+        :meth:`extend_batch` and :meth:`observe` (plan-only strategies and experience
+        replay): its hooks then read and write global indices only, its state is built
+        from an index context (:meth:`Context.build` without a dtype), and every step is
+        the trainer's own loss on the extended minibatch, so a trainer without hooks can
+        train it from the indices alone (the compiled engine's continual trainer).
+
+        Examples
+        --------
+        >>> from forgetlab.strategies import DER, Joint, Replay
+        >>> Joint().index_only, Replay().index_only, DER().index_only
+        (True, True, False)
+        """
+        allowed = {"start", "extend_batch", "observe"}
+        return all(
+            getattr(type(self), hook) is getattr(Strategy, hook) for hook in TRAINING_HOOKS if hook not in allowed
+        )
 
     @property
     def uses_params_before(self) -> bool:
