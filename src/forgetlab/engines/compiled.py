@@ -3,7 +3,7 @@
 The engine trains two kinds of experiment:
 
 - continual experiments (a classification stream, or strategies) whose strategies only
-  choose the samples (naive, joint, cumulative) with an adam or sgd MLP: the continual
+  choose the samples (naive, joint, cumulative, replay) with an adam or sgd MLP: the continual
   trainer's rules, one run at a time (:mod:`forgetlab.engines.compiled_continual`);
 - ``MLPRegressor(solver="lbfgs")`` on regression streams without strategies, with the
   semantics of the torch engine (:mod:`forgetlab.engines.torch`) and of scikit-learn's
