@@ -1,7 +1,7 @@
 """The fuzz tests under several random hypothesis seeds (slow).
 
 The fast suite draws the same examples every run (tests/conftest.py's default profile);
-here the config and array fuzzers draw afresh under three seeds, so a "bad" generator that
+here the config, array and model-settings fuzzers draw afresh under three seeds, so a "bad" generator that
 can produce a valid value fails in CI's slow suite, never by chance in `make test`.
 """
 
@@ -18,6 +18,7 @@ FUZZ_TESTS = [
     "test_reliability.py::test_the_cli_answers_a_malformed_config_with_one_line_and_exit_2_and_writes_nothing",
     "test_streams.py::test_a_thousand_malformed_arrays_each_end_in_one_line_naming_the_array",
     "test_config.py",
+    "test_models.py",
 ]
 
 
