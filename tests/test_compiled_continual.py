@@ -13,7 +13,7 @@ from forgetlab.engines.compiled_continual import train_run
 from forgetlab.engines.continual import train_continual
 from forgetlab.engines.estimators import model_spec
 from forgetlab.schedules import Alternating, Sequential
-from forgetlab.strategies import DER, EWC, STRATEGIES, Cumulative, Joint, Naive, Replay
+from forgetlab.strategies import DER, DERPP, ERACE, EWC, STRATEGIES, Cumulative, Joint, Naive, Replay
 from forgetlab.tasks import seasons, split_digits
 
 CASES = [
@@ -28,6 +28,10 @@ CASES = [
     ("task", (20,), "adam", 1e-3, Replay(buffer_size=40, buffer="class_balanced", replay_batch_size=8)),
     ("domain", (16, 16), "sgd", 1e-2, Replay(buffer_size=25, replay_batch_size=50)),
     ("seasons", (16,), "adam", 1e-2, Replay(buffer_size=20)),
+    ("class", (20,), "adam", 1e-3, DER(buffer_size=30, alpha=0.5)),
+    ("task", (20,), "sgd", 1e-2, DERPP(buffer_size=30, replay_batch_size=8)),
+    ("domain", (16, 16), "adam", 1e-3, DERPP(buffer_size=25, alpha=0.3, beta=0.7, draws="shared")),
+    ("seasons", (16,), "adam", 1e-2, DERPP(buffer_size=20)),
 ]
 
 
@@ -83,9 +87,9 @@ def test_a_diverging_run_is_flagged_and_its_later_scores_are_nan():
 def test_only_index_only_strategies_are_accepted():
     assert sorted(name for name, cls in STRATEGIES.items() if cls().plan_only) == ["cumulative", "joint", "naive"]
     index_only = sorted(name for name, cls in STRATEGIES.items() if cls().index_only)
-    assert index_only == ["cumulative", "joint", "naive", "replay"]
+    assert index_only == ["cumulative", "der", "derpp", "joint", "naive", "replay"]
     stream = seasons()
-    for strategy in (EWC(), DER()):
+    for strategy in (EWC(), ERACE()):
         with pytest.raises(ValueError, match="index-only strategies, not"):
             train_run(model_spec(stream, (4,)), stream, Sequential(epochs_per_task=(1, 1)), strategy, 0)
 
@@ -104,7 +108,7 @@ def classifier_experiment(seeds, **changes) -> Experiment:
 def test_auto_takes_the_compiled_engine_for_index_only_strategies_and_torch_for_the_others():
     assert classifier_experiment([0]).engine_name == "compiled"
     assert classifier_experiment([0], strategies=[]).engine_name == "compiled"  # naive fine-tuning
-    assert classifier_experiment([0], strategies=[Naive(), Replay(buffer_size=50)]).engine_name == "compiled"
+    assert classifier_experiment([0], strategies=[Naive(), Replay(buffer_size=50), DERPP()]).engine_name == "compiled"
     assert classifier_experiment([0], strategies=[Naive(), EWC()]).engine_name == "torch"
     with pytest.raises(InvalidParameterError, match=r"^The 'strategies' parameter of the compiled engine .*EWC"):
         classifier_experiment([0], strategies=[EWC()], engine="compiled")
@@ -134,8 +138,9 @@ def test_naming_validating_and_training_index_only_strategies_loads_no_pytorch()
         "from forgetlab.tasks import split_digits\n"
         "make_strategy('cumulative'); assert sorted(STRATEGIES)[0] == 'agem'\n"
         "stream = split_digits('class', n_tasks=2)\n"
-        "replay = make_strategy('replay', {'buffer_size': 20})\n"
-        "train_run(model_spec(stream, (8,)), stream, Sequential(epochs_per_task=(1, 1)), replay, 0)\n"
+        "for name in ('replay', 'derpp'):\n"
+        "    strategy = make_strategy(name, {'buffer_size': 20})\n"
+        "    train_run(model_spec(stream, (8,)), stream, Sequential(epochs_per_task=(1, 1)), strategy, 0)\n"
         "print('torch' in sys.modules)\n"
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)

@@ -150,7 +150,7 @@ class Experiment:
         compiled loops, all runs of a schedule batched in PyTorch, or one scikit-learn
         estimator per run. ``"auto"`` takes the first registered engine that can train
         the experiment (the compiled one for lbfgs MLPs without strategies and for naive,
-        joint, cumulative and replay continual runs); the attribute
+        joint, cumulative, replay, DER and DER++ continual runs); the attribute
         keeps what was asked, :attr:`engine_name` is the engine chosen.
     threads : int or None
         BLAS threads per run for the sklearn and compiled engines, PyTorch threads per

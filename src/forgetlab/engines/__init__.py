@@ -3,7 +3,7 @@
 - ``"compiled"`` (:mod:`forgetlab.engines.compiled`): ``MLPRegressor(solver="lbfgs")`` on
   regression streams without strategies, each run's L-BFGS in one compiled loop (numba),
   and continual runs of adam or sgd MLPs under strategies that only choose the samples
-  (naive, joint, cumulative, replay: :mod:`forgetlab.engines.compiled_continual`), one run at a
+  (naive, joint, cumulative, replay, DER, DER++: :mod:`forgetlab.engines.compiled_continual`), one run at a
   time per process; the fastest on a CPU, so ``"auto"`` asks it first.
 - ``"torch"`` (:mod:`forgetlab.engines.torch`): scikit-learn MLPs batched over runs in
   PyTorch: ``MLPRegressor`` with lbfgs, adam or sgd, and with strategies or on

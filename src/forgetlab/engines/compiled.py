@@ -3,7 +3,7 @@
 The engine trains two kinds of experiment:
 
 - continual experiments (a classification stream, or strategies) whose strategies only
-  choose the samples (naive, joint, cumulative, replay) with an adam or sgd MLP: the continual
+  choose and weigh the samples (naive, joint, cumulative, replay, DER, DER++) with an adam or sgd MLP: the continual
   trainer's rules, one run at a time (:mod:`forgetlab.engines.compiled_continual`);
 - ``MLPRegressor(solver="lbfgs")`` on regression streams without strategies, with the
   semantics of the torch engine (:mod:`forgetlab.engines.torch`) and of scikit-learn's
@@ -206,7 +206,8 @@ class CompiledEngine:
             others = [type(s).__name__ for s in experiment.trained_strategies if not s.index_only]
             if others:
                 allowed = (
-                    "naive, joint, cumulative or replay (strategies that only choose samples; torch trains the others)"
+                    "naive, joint, cumulative, replay, der or derpp (strategies that only choose and weigh samples; "
+                    "torch trains the others)"
                 )
                 raise invalid("strategies", "the compiled engine", allowed, ", ".join(others))
             estimators.check_estimator(experiment.estimator)

@@ -1,15 +1,18 @@
 """The compiled engine's continual trainer: one run at a time, its minibatch steps in compiled loops.
 
 :func:`train_run` trains one run of what :func:`forgetlab.engines.continual.train_continual`
-trains, for the strategies that only choose the samples (:attr:`Strategy.index_only
-<forgetlab.strategies.base.Strategy.index_only>`: naive fine-tuning, joint, cumulative, and
-experience replay, whose hooks are called here on indices alone), with the same rules:
+trains, for the strategies that only choose the samples and weigh them (:attr:`Strategy.index_only
+<forgetlab.strategies.base.Strategy.index_only>`: naive fine-tuning, joint, cumulative,
+experience replay, DER and DER++, whose hooks are called here on indices alone), with the
+same rules:
 
 - seed ``s`` draws the initial parameters (``RandomState(s)``, as scikit-learn), the
   schedule's plan (its own ``RandomState(s)``) and the epoch shuffles
   (``run_rng(s, 1)``: the epoch's samples permuted, then cut into minibatches);
 - each minibatch (the stream's samples, then those ``extend_batch`` appends; ``observe``
-  then sees the stream's) is one Adam or SGD step on its mean loss (:mod:`forgetlab.numerics.compiled_sgd`:
+  then sees the stream's) is one Adam or SGD step on its mean loss, or on the loss its rows'
+  roles say (:meth:`Strategy.step_roles <forgetlab.strategies.base.Strategy.step_roles>`:
+  DER's stored outputs, kept here per run) (:mod:`forgetlab.numerics.compiled_sgd`:
   squared error, or the softmax cross-entropy over the scenario's training units: task-IL
   each sample's task's classes, class-IL every class seen so far, domain-IL all);
 - the untrained model and every recorded epoch (``record_every``; always the last epoch of
@@ -74,25 +77,34 @@ def _score(
     return scores, predictions, bad or bool(np.isinf(scores).any())
 
 
-def _minibatches(strategy: Strategy, state: object, order: np.ndarray, size: int) -> tuple[np.ndarray, np.ndarray]:
-    """The epoch's minibatches of ``size`` stream samples as extended by ``strategy``: ``(indices, bounds)``.
+def _minibatches(
+    strategy: Strategy, state: object, order: np.ndarray, size: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """The epoch's minibatches of ``size`` stream samples, as the strategy extends them: indices, bounds, roles, slots.
 
     The hooks see one run (a leading axis of 1) in the torch trainer's order: each
-    minibatch's ``extend_batch``, then its ``observe``. They read indices only, so the
-    whole epoch is drawn before it trains.
+    minibatch's ``extend_batch``, then its ``observe``, then :meth:`Strategy.step_roles`
+    (how its rows enter the loss: a plain mean unless the strategy says otherwise). They
+    read indices only, so the whole epoch is drawn before it trains
+    (:func:`forgetlab.numerics.compiled_sgd.train_pass` takes the four arrays).
     """
-    from forgetlab.numerics.compiled_sgd import minibatch_bounds
+    from forgetlab.numerics.compiled_sgd import minibatch_bounds, plain_roles
 
     cuts = minibatch_bounds(len(order), size)
     if state is None:  # a plan-only strategy: the minibatches as cut
-        return order, cuts
-    parts = []
+        return order, cuts, *plain_roles(cuts)
+    parts, roles, slots = [], [], []
     for start, stop in itertools.pairwise(cuts):
         index = order[None, start:stop]
-        parts.append(strategy.extend_batch(state, index)[0])
+        part = strategy.extend_batch(state, index)[0]
         strategy.observe(state, index)
+        own = strategy.step_roles(state, stop - start, len(part))
+        plain = plain_roles(np.array([0, len(part)])) if own is None else own
+        parts.append(part)
+        roles.append(plain[0])
+        slots.append(plain[1])
     bounds = np.concatenate([[0], np.cumsum([len(part) for part in parts])]).astype(np.int64)
-    return np.concatenate(parts).astype(np.int64), bounds
+    return np.concatenate(parts).astype(np.int64), bounds, np.concatenate(roles), np.concatenate(slots)
 
 
 def train_run(
@@ -159,6 +171,7 @@ def train_run(
     scored[phase_ends(phase)] = True
     shuffler = run_rng(seed, SHUFFLE_RNG)
     hooks = None if strategy.plan_only else strategy.start(Context.build(spec, stream, [seed], None))
+    memory = np.zeros((strategy.stored_outputs, n_outputs), dtype=np_dtype)
     params = compiled_mlp.init_params(spec, seed, dtype=np_dtype)
     state = compiled_sgd.optimizer_state(optimizer, params.shape[0], np_dtype)
     settings = np.array([learning_rate, *SOLVER_DEFAULTS[optimizer].values()], dtype=np.float64)
@@ -174,9 +187,9 @@ def train_run(
         order = shuffler.permutation(np.concatenate([offsets[t] + idx for t, idx in epoch])).astype(np.int64)
         # each sample's row of the table: task-IL its task's, class-IL the newest task's (every class seen)
         rows = task_of if stream.scenario == "task" else np.full(len(y), newest[e] if len(table) > 1 else 0)
-        order, bounds = _minibatches(strategy, hooks, order, minibatch_size(batch_size, len(order)))
+        order, bounds, roles, slots = _minibatches(strategy, hooks, order, minibatch_size(batch_size, len(order)))
         n_iter[e], diverged = compiled_sgd.train_pass(
-            params, state, steps, x, labels, targets, classify, table, rows, order, bounds,
+            params, state, steps, x, labels, targets, classify, table, rows, order, bounds, roles, slots, memory,
             units, code, float(spec.alpha), opt_code, settings,
         )  # fmt: skip
         steps += int(n_iter[e])

@@ -2,11 +2,12 @@
 
 One call of :func:`train_pass` is, for one run, what one epoch of
 :func:`forgetlab.engines.continual.train_continual` does for a strategy that only chooses the
-samples (naive fine-tuning, joint, cumulative, experience replay): the epoch's minibatches,
-given as one array of sample indices and the bounds of each minibatch in it (the stream's
-shuffled samples cut into minibatches of ``batch_size``, each perhaps extended with replayed
-samples: :func:`minibatch_bounds` without), one optimiser step per minibatch on the
-minibatch's mean loss
+samples (naive fine-tuning, joint, cumulative, experience replay, DER): the epoch's
+minibatches, given as one array of sample indices and the bounds of each minibatch in it
+(the stream's shuffled samples cut into minibatches of ``batch_size``, each perhaps extended
+with replayed samples: :func:`minibatch_bounds` without), one optimiser step per minibatch
+on the minibatch's mean loss (or, row by row, a weighted data term and the matching of
+outputs stored in a memory the pass reads and writes: DER's, :func:`_output_delta`)
 
 - regression (one identity output): :math:`\\frac{1}{2m}\\sum_i (\\hat y_i - y_i)^2`;
 - classification (softmax output): :math:`-\\frac{1}{m}\\sum_i \\log p_{y_i}(x_i)` with the
@@ -38,7 +39,7 @@ import numpy as np
 from forgetlab.numerics.compiled_mlp import _backward, _forward, _workspace
 from forgetlab.numerics.jit import compiled_any, kernel
 
-__all__ = ["OPTIMIZER_CODES", "compile_kernels", "minibatch_bounds", "optimizer_state", "train_pass"]
+__all__ = ["OPTIMIZER_CODES", "compile_kernels", "minibatch_bounds", "optimizer_state", "plain_roles", "train_pass"]
 
 #: The integer code of each stochastic optimiser in the kernels.
 OPTIMIZER_CODES = {"adam": 0, "sgd": 1}
@@ -56,6 +57,21 @@ def optimizer_state(optimizer: str, n_params: int, dtype: type) -> np.ndarray:
     return np.zeros((2 if optimizer == "adam" else 1, n_params), dtype=dtype)
 
 
+def plain_roles(bounds: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The ``roles`` and ``slots`` of :func:`train_pass` for plain minibatches: every row's loss, a mean.
+
+    Examples
+    --------
+    >>> roles, slots = plain_roles(minibatch_bounds(3, 2))
+    >>> roles.tolist(), slots.tolist()
+    ([[2.0, 1.0, 0.0, 0.0], [2.0, 1.0, 0.0, 0.0], [1.0, 1.0, 0.0, 0.0]], [[-1, -1], [-1, -1], [-1, -1]])
+    """
+    sizes = np.diff(bounds)
+    roles = np.zeros((int(bounds[-1]), 4))
+    roles[:, 0], roles[:, 1] = np.repeat(sizes, sizes), 1
+    return roles, np.full((int(bounds[-1]), 2), -1, dtype=np.int64)
+
+
 def minibatch_bounds(n: int, batch_size: int) -> np.ndarray:
     """Where each minibatch of ``n`` samples cut every ``batch_size`` starts, then ``n``: int64 (steps + 1,).
 
@@ -70,37 +86,53 @@ def minibatch_bounds(n: int, batch_size: int) -> np.ndarray:
 @kernel
 def _output_delta(
     out: np.ndarray, rows: np.ndarray, labels: np.ndarray, targets: np.ndarray, classify: bool,
-    mask_table: np.ndarray, mask_rows: np.ndarray, delta: np.ndarray,
+    mask_table: np.ndarray, mask_rows: np.ndarray, roles: np.ndarray, match: np.ndarray, memory: np.ndarray,
+    delta: np.ndarray,
 ) -> None:  # fmt: skip
-    """d (mean loss) / d output of a minibatch (samples ``rows`` of the stream) into ``delta``."""
-    m = out.shape[0]
+    """d loss / d output of a minibatch (samples ``rows`` of the stream) into ``delta``.
+
+    Row ``i``'s data term is ``roles[i, 1]`` times the derivative of its loss over
+    ``roles[i, 0]`` samples (a mean's: ``1 / count``); 0 skips it. If ``match[i] >= 0``, it
+    adds ``roles[i, 3] * (roles[i, 2] * (out_i - memory[match[i]]))``, the derivative of
+    matching stored outputs (DER's logits, every unit).
+    """
     n_out = out.shape[1]
-    if not classify:
-        scale = out.dtype.type(m * n_out)
-        for i in range(m):
+    dtype = out.dtype.type
+    for i in range(out.shape[0]):
+        count, scale = dtype(roles[i, 0]), dtype(roles[i, 1])
+        if scale == 0:
             for k in range(n_out):
-                delta[i, k] = (out[i, k] - targets[rows[i], k]) / scale
-        return
-    count = out.dtype.type(m)
-    for i in range(m):
-        active = mask_table[mask_rows[rows[i]]]
-        top = -np.inf
-        for k in range(n_out):
-            if active[k] and out[i, k] > top:
-                top = out[i, k]
-        total = 0.0
-        for k in range(n_out):
-            if active[k]:
-                total += math.exp(float(out[i, k] - top))
-        log_total = math.log(total)
-        for k in range(n_out):
-            if active[k]:
-                p = out.dtype.type(math.exp(float(out[i, k] - top) - log_total))
-                if k == labels[rows[i]]:
-                    p -= 1
-                delta[i, k] = p / count
-            else:
                 delta[i, k] = 0
+        elif not classify:
+            total = dtype(roles[i, 0] * n_out)
+            for k in range(n_out):
+                delta[i, k] = (out[i, k] - targets[rows[i], k]) / total
+        else:
+            active = mask_table[mask_rows[rows[i]]]
+            top = -np.inf
+            for k in range(n_out):
+                if active[k] and out[i, k] > top:
+                    top = out[i, k]
+            total = 0.0
+            for k in range(n_out):
+                if active[k]:
+                    total += math.exp(float(out[i, k] - top))
+            log_total = math.log(total)
+            for k in range(n_out):
+                if active[k]:
+                    p = dtype(math.exp(float(out[i, k] - top) - log_total))
+                    if k == labels[rows[i]]:
+                        p -= 1
+                    delta[i, k] = p / count
+                else:
+                    delta[i, k] = 0
+        if scale != 0 and scale != 1:
+            for k in range(n_out):
+                delta[i, k] *= scale
+        if match[i] >= 0:
+            factor, weight = dtype(roles[i, 2]), dtype(roles[i, 3])
+            for k in range(n_out):
+                delta[i, k] += ((out[i, k] - memory[match[i], k]) * factor) * weight
 
 
 @kernel
@@ -140,26 +172,33 @@ def _update(
 @kernel
 def _step(
     params: np.ndarray, x: np.ndarray, rows: np.ndarray, labels: np.ndarray, targets: np.ndarray, classify: bool,
-    mask_table: np.ndarray, mask_rows: np.ndarray, units: np.ndarray, activation: int, alpha: float,
-    acts: list, deltas: list, grad: np.ndarray, state: np.ndarray, optimizer: int, step: int, settings: np.ndarray,
+    mask_table: np.ndarray, mask_rows: np.ndarray, roles: np.ndarray, slots: np.ndarray, memory: np.ndarray,
+    units: np.ndarray, activation: int, alpha: float, acts: list, deltas: list, grad: np.ndarray, state: np.ndarray,
+    optimizer: int, step: int, settings: np.ndarray,
 ) -> bool:  # fmt: skip
-    """One minibatch (stream samples ``rows``): forward, delta, gradient, update; True if still finite."""
+    """One minibatch (stream samples ``rows``): forward, delta, gradient, update, memory writes; True if finite."""
     batch = acts[0]
     for i in range(rows.shape[0]):
         batch[i] = x[rows[i]]
     _forward(params, units, activation, acts)
-    _output_delta(acts[units.shape[0] - 1], rows, labels, targets, classify, mask_table, mask_rows, deltas[-1])
+    out = acts[units.shape[0] - 1]
+    _output_delta(out, rows, labels, targets, classify, mask_table, mask_rows, roles, slots[:, 0], memory, deltas[-1])
     scale = np.empty(2, params.dtype)  # the decay alpha / m; the 1 / m is in the output's delta
     scale[0], scale[1] = alpha / rows.shape[0], 1
     _backward(params, units, activation, scale, acts, deltas, grad)
-    return _update(params, grad, state, optimizer, step, settings)
+    finite = _update(params, grad, state, optimizer, step, settings)
+    for i in range(rows.shape[0]):  # the outputs before the step, in row order (the last write stays)
+        if slots[i, 1] >= 0:
+            memory[slots[i, 1]] = out[i]
+    return finite
 
 
 @kernel
 def train_pass(
     params: np.ndarray, state: np.ndarray, steps_before: int, x: np.ndarray, labels: np.ndarray,
     targets: np.ndarray, classify: bool, mask_table: np.ndarray, mask_rows: np.ndarray, order: np.ndarray,
-    bounds: np.ndarray, units: np.ndarray, activation: int, alpha: float, optimizer: int, settings: np.ndarray,
+    bounds: np.ndarray, roles: np.ndarray, slots: np.ndarray, memory: np.ndarray, units: np.ndarray,
+    activation: int, alpha: float, optimizer: int, settings: np.ndarray,
 ) -> tuple[int, bool]:  # fmt: skip
     """One epoch of minibatch steps of one run, in place; returns (steps taken, diverged).
 
@@ -187,6 +226,16 @@ def train_pass(
         The epoch's minibatches one after the other (global indices).
     bounds : int64 ndarray of shape (steps + 1,)
         Minibatch ``s`` is ``order[bounds[s]:bounds[s + 1]]``; increasing, from 0 to ``n``.
+    roles : float64 ndarray of shape (n, 4)
+        How each row of ``order`` enters its minibatch's loss (:func:`_output_delta`): the
+        count its data term is a mean over and that term's weight, then the factor and
+        weight of matching stored outputs. A plain mean: ``(m, 1, 0, 0)`` for a minibatch
+        of ``m`` (:func:`plain_roles`).
+    slots : int64 ndarray of shape (n, 2)
+        Per row, the ``memory`` row whose outputs it matches, then the ``memory`` row its
+        outputs are written to after the step; -1 for none.
+    memory : ndarray of shape (M, n_out)
+        Stored outputs (DER's), in the parameters' dtype, read and written in place.
     units, activation, alpha
         The model (:func:`forgetlab.numerics.compiled_mlp.units_of`) and its penalty.
     optimizer : int
@@ -204,8 +253,9 @@ def train_pass(
             width = stop - start
             acts, deltas = _workspace(np.empty((width, x.shape[1]), params.dtype), units)
         step = steps_before + s + 1
-        finite = _step(params, x, order[start:stop], labels, targets, classify, mask_table, mask_rows, units,
-                       activation, alpha, acts, deltas, grad, state, optimizer, step, settings)  # fmt: skip
+        finite = _step(params, x, order[start:stop], labels, targets, classify, mask_table, mask_rows,
+                       roles[start:stop], slots[start:stop], memory, units, activation, alpha, acts, deltas, grad,
+                       state, optimizer, step, settings)  # fmt: skip
         if not finite:
             return s + 1, True
     return n_steps, False
@@ -226,10 +276,13 @@ def compile_kernels(dtypes: tuple[str, ...] = ("float32", "float64")) -> bool:
         mask_rows = np.zeros(3, dtype=np.int64)
         order = np.arange(3, dtype=np.int64)
         bounds = minibatch_bounds(3, 2)
+        roles, slots = plain_roles(bounds)
+        memory = np.zeros((1, 2), dtype=dtype)
         for optimizer, settings in (("adam", (1e-3, 0.9, 0.999, 1e-8)), ("sgd", (0.1, 0.9, 1.0))):
             for classify in (True, False):
                 params = np.full(17, 0.5, dtype=dtype)
                 state = optimizer_state(optimizer, 17, dtype)
-                train_pass(params, state, 0, x, labels, targets, classify, table, mask_rows, order, bounds, units, 0,
+                train_pass(params, state, 0, x, labels, targets, classify, table, mask_rows, order, bounds, roles,
+                           slots, memory, units, 0,
                            1e-4, OPTIMIZER_CODES[optimizer], np.array(settings))  # fmt: skip
     return compiled_any(train_pass)

@@ -429,24 +429,44 @@ class Strategy:
         """
         return all(getattr(type(self), hook) is getattr(Strategy, hook) for hook in TRAINING_HOOKS)
 
+    def step_roles(self, state: Any, n_new: int, width: int) -> tuple[np.ndarray, np.ndarray] | None:
+        """How the rows of the step just extended and observed (one run) enter its loss, for a trainer without hooks.
+
+        A strategy that overrides :meth:`data_loss` with a loss per row of the extended
+        minibatch (a weighted data term, and matching outputs it stored) describes it here,
+        so that the compiled trainer computes it: ``roles`` (width, 4) float64 and
+        ``slots`` (width, 2) int64 as :func:`forgetlab.numerics.compiled_sgd.train_pass`
+        takes them (the memory rows are those of :attr:`stored_outputs`). None (the
+        default): every row's data loss, a mean over the minibatch.
+        """
+        return None
+
+    @property
+    def stored_outputs(self) -> int:
+        """Rows of model outputs the strategy stores per run for :meth:`step_roles` (default 0)."""
+        return 0
+
     @property
     def index_only(self) -> bool:
-        """Whether the strategy's steps differ from fine-tuning's only in the samples they train on.
+        """Whether the strategy's steps differ from fine-tuning's only in the samples they train on and their weights.
 
         True when, of :data:`TRAINING_HOOKS`, it overrides at most :meth:`start`,
         :meth:`extend_batch` and :meth:`observe` (plan-only strategies and experience
-        replay): its hooks then read and write global indices only, its state is built
-        from an index context (:meth:`Context.build` without a dtype), and every step is
-        the trainer's own loss on the extended minibatch, so a trainer without hooks can
-        train it from the indices alone (the compiled engine's continual trainer).
+        replay), and :meth:`data_loss` if it describes that loss row by row
+        (:meth:`step_roles`: DER, DER++). Its hooks then read and write global indices
+        only, its state is built from an index context (:meth:`Context.build` without a
+        dtype), and every step's loss is known from the indices, so a trainer without
+        hooks can train it (the compiled engine's continual trainer).
 
         Examples
         --------
-        >>> from forgetlab.strategies import DER, Joint, Replay
-        >>> Joint().index_only, Replay().index_only, DER().index_only
-        (True, True, False)
+        >>> from forgetlab.strategies import DER, EWC, Joint, Replay
+        >>> Joint().index_only, Replay().index_only, DER().index_only, EWC().index_only
+        (True, True, True, False)
         """
         allowed = {"start", "extend_batch", "observe"}
+        if type(self).step_roles is not Strategy.step_roles:
+            allowed.add("data_loss")
         return all(
             getattr(type(self), hook) is getattr(Strategy, hook) for hook in TRAINING_HOOKS if hook not in allowed
         )

@@ -4,15 +4,16 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import ClassVar
+from typing import TYPE_CHECKING, ClassVar
 
 import numpy as np
-import torch
 
-from forgetlab.numerics.mlp import output_loss
 from forgetlab.strategies.base import Context, Minibatch, Strategy, check_memory, draw_distinct, run_rng
 from forgetlab.tasks import Stream
 from forgetlab.validation import AnyOf, Constraint, Hidden, Interval, Options
+
+if TYPE_CHECKING:  # PyTorch is imported where the torch trainer's hooks run: the compiled trainer needs none
+    import torch
 
 __all__ = ["DER", "DERPP", "DERState", "columns", "logit_matching", "reservoir_slots"]
 
@@ -91,10 +92,13 @@ def logit_matching(output: torch.Tensor, stored: torch.Tensor) -> tuple[torch.Te
 
     Examples
     --------
+    >>> import torch
     >>> loss, d = logit_matching(torch.tensor([[[1.0, 3.0]]]), torch.tensor([[[1.0, 1.0]]]))
     >>> loss.tolist(), d.tolist()
     ([2.0], [[[0.0, 2.0]]])
     """
+    import torch
+
     delta = output - stored
     size = delta[0].numel()
     loss = torch.linalg.vecdot(delta.flatten(1), delta.flatten(1)) / size
@@ -113,8 +117,9 @@ class DERState:
         ``run_rng(seed, DER_RNG)`` per run: reservoir choices, then the step's draws.
     items : ndarray of shape (R, M)
         Global indices held (the first ``size`` slots).
-    logits : Tensor of shape (R, M, C)
-        The outputs each held sample had when it was stored.
+    logits : Tensor of shape (R, M, C) or None
+        The outputs each held sample had when it was stored; None in an index context
+        (the compiled trainer keeps them: :meth:`DER.step_roles`).
     seen : int
         Stream samples offered so far (the same for every run).
     draws : tuple of (ndarray (R, k), ndarray (R, k) or None) or None
@@ -123,15 +128,18 @@ class DERState:
     incoming : Tensor of shape (R, n, C) or None
         The current step's outputs of its stream samples, kept by ``data_loss`` for
         ``observe`` to store (the outputs before the step, as Buzzega et al.).
+    slots : ndarray of shape (R, n) or None
+        Where ``observe`` put the current step's stream samples (:func:`reservoir_slots`).
     """
 
     context: Context
     rngs: list[np.random.RandomState]
     items: np.ndarray
-    logits: torch.Tensor
+    logits: torch.Tensor | None
     seen: int = 0
     draws: tuple[np.ndarray, np.ndarray | None] | None = None
     incoming: torch.Tensor | None = None
+    slots: np.ndarray | None = None
 
     @property
     def size(self) -> int:
@@ -211,11 +219,16 @@ class DER(Strategy):
 
     def start(self, context: Context) -> DERState:
         n_runs, n_outputs = context.n_runs, context.spec.n_outputs
+        logits = None
+        if context.x is not None:  # not an index context
+            import torch
+
+            logits = torch.zeros(n_runs, self.buffer_size, n_outputs, dtype=context.x.dtype)
         return DERState(
             context=context,
             rngs=[run_rng(seed, DER_RNG) for seed in context.seeds],
             items=np.zeros((n_runs, self.buffer_size), dtype=np.int64),
-            logits=torch.zeros(n_runs, self.buffer_size, n_outputs, dtype=context.x.dtype),
+            logits=logits,
         )
 
     def extend_batch(self, state: DERState, index: np.ndarray) -> np.ndarray:
@@ -240,6 +253,10 @@ class DER(Strategy):
 
     def data_loss(self, state: DERState, batch: Minibatch, output: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """The stream samples' loss + :math:`\\alpha` logit matching (+ :math:`\\beta` replayed labels' loss)."""
+        import torch
+
+        from forgetlab.numerics.mlp import output_loss
+
         spec, n = state.context.spec, batch.n_new
         new = slice(0, n)
         loss, d_new = output_loss(spec, output[:, new], batch.y[:, new], columns(batch.mask, new))
@@ -267,7 +284,7 @@ class DER(Strategy):
     def observe(self, state: DERState, index: np.ndarray) -> None:
         """Offer the step's stream samples, with their outputs, to every run's reservoir."""
         capacity, n = self.buffer_size, index.shape[1]
-        slots = reservoir_slots(state.seen, capacity, n, state.rngs)
+        slots = state.slots = reservoir_slots(state.seen, capacity, n, state.rngs)
         state.seen += n
         runs, source = np.nonzero(slots >= 0)
         # the last sample drawn for a slot stays there: keep the last of each (run, slot)
@@ -276,8 +293,39 @@ class DER(Strategy):
         runs, source = runs[keep], source[keep]
         taken = slots[runs, source]
         state.items[runs, taken] = index[runs, source]
-        runs, source, taken = (torch.from_numpy(a) for a in (runs, source, taken))
-        state.logits[runs, taken] = state.incoming[runs, source]
+        if state.logits is not None:
+            import torch
+
+            runs, source, taken = (torch.from_numpy(a) for a in (runs, source, taken))
+            state.logits[runs, taken] = state.incoming[runs, source]
+
+    @property
+    def stored_outputs(self) -> int:
+        """The memory's slots: one stored output row each."""
+        return self.buffer_size
+
+    def step_roles(self, state: DERState, n_new: int, width: int) -> tuple[np.ndarray, np.ndarray]:
+        """:meth:`data_loss` row by row, for the compiled trainer (one run, after ``extend_batch`` and ``observe``).
+
+        The stream rows: their mean data loss, and their outputs written to the slots
+        ``observe`` chose; the logit rows: :math:`\\alpha` times the matching of their
+        slot's stored outputs (with shared draws, plus :math:`\\beta` times their mean data
+        loss); DER++'s separate label rows: :math:`\\beta` times their mean data loss.
+        """
+        roles = np.zeros((width, 4))
+        slots = np.full((width, 2), -1, dtype=np.int64)
+        roles[:n_new, :2] = n_new, 1
+        slots[:n_new, 1] = state.slots[0]
+        if state.draws is not None:
+            logit_slots, label_slots = state.draws
+            k = logit_slots.shape[1]
+            logit = slice(n_new, n_new + k)
+            roles[logit] = 1, 0, 2.0 / (k * state.context.spec.n_outputs), self.alpha
+            slots[logit, 0] = logit_slots[0]
+            if label_slots is not None:
+                labelled = slice(n_new + k, n_new + 2 * k) if self.label_draw else logit
+                roles[labelled, :2] = k, self.label_weight
+        return roles, slots
 
 
 @dataclass(frozen=True, kw_only=True)
