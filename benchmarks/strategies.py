@@ -4,6 +4,7 @@
     .venv/bin/python benchmarks/strategies.py --quick    # 3 seeds, fewer epochs
     .venv/bin/python benchmarks/strategies.py --flops    # multiply-adds of a step over naive's
     .venv/bin/python benchmarks/strategies.py --only derpp --streams class task   # a subset
+    .venv/bin/python benchmarks/strategies.py --engine compiled   # the strategies the compiled engine trains
 
 Split digits: scikit-learn's 8x8 digits as 5 tasks of 2 classes, an MLP 64-100-10 (ReLU),
 Adam (learning rate 1e-3, minibatches of 128), 30 epochs per task in order, the pattern of
@@ -21,8 +22,9 @@ over seeds), backward transfer (BWT) and forgetting (not for joint training, whi
 single phase); and, in this process with one PyTorch thread, runs per second with all
 seeds as one batch (the best of ``--repeats`` timings) and with one seed alone, and the
 batch's best time relative to naive fine-tuning's best, naive timed alternately with it.
-Every strategy, naive included, trains on the batched torch trainer here (the compiled
-engine trains naive, joint and cumulative faster still: ``benchmarks/avalanche.py``).
+Every strategy, naive included, trains on the batched torch trainer here; ``--engine
+compiled`` times the strategies the compiled engine trains (naive, joint, cumulative,
+replay, DER, DER++), one run after another, as ``engine="auto"`` does.
 """
 
 from __future__ import annotations
@@ -33,6 +35,8 @@ import time
 import numpy as np
 import torch
 
+from forgetlab.engines.compiled import ensure_compiled
+from forgetlab.engines.compiled_continual import train_run
 from forgetlab.engines.continual import model_spec, train_continual
 from forgetlab.errors import InvalidParameterError
 from forgetlab.metrics import average_score, backward_transfer, forgetting, score_matrix
@@ -117,7 +121,14 @@ def label(strategy: Strategy) -> str:
 
 
 def measure(
-    stream: Stream, hidden: tuple[int, ...], epochs: int, seeds: list[int], repeats: int, only: list[str], **options
+    stream: Stream,
+    hidden: tuple[int, ...],
+    epochs: int,
+    seeds: list[int],
+    repeats: int,
+    only: list[str],
+    engine: str = "torch",
+    **options,
 ) -> None:
     """Print one row per strategy that can run on ``stream``: scores over ``seeds``, and speed.
 
@@ -125,7 +136,9 @@ def measure(
     (runs per second), and the batch's best time over naive fine-tuning's best time in
     ``repeats`` timings taken alternately with the strategy's (naive just before each), so
     that the two are measured warm and in the same spell of the machine: timed once, and
-    first in the process, naive took up to 1.8 times its best time.
+    first in the process, naive took up to 1.8 times its best time. ``engine="compiled"``:
+    the compiled engine's continual trainer, one run after another, for the strategies it
+    trains (:attr:`~forgetlab.strategies.base.Strategy.index_only`); the others are left out.
     """
     spec = model_spec(stream, hidden)
     schedule = Sequential(epochs_per_task=(epochs,) * len(stream))
@@ -136,12 +149,17 @@ def measure(
 
     def timed(strategy: Strategy, runs: list[int]) -> tuple[list, float]:
         start = time.perf_counter()
-        results = train_continual(spec, stream, schedule, strategy, runs, **options)
+        if engine == "compiled":
+            results = [train_run(spec, stream, schedule, strategy, seed, **options) for seed in runs]
+        else:
+            results = train_continual(spec, stream, schedule, strategy, runs, **options)
         return results, time.perf_counter() - start
 
     timed(Naive(), seeds)  # warm-up: the first batch of a process pays for allocations and kernel choices
     for strategy in STRATEGIES:
         if only and not any(label(strategy).startswith(name) for name in only):
+            continue
+        if engine == "compiled" and not strategy.index_only:
             continue
         try:
             strategy.validate(stream)
@@ -207,6 +225,9 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="3 seeds, a third of the epochs")
     parser.add_argument("--repeats", type=int, default=2, help="timings of each batch, the best kept (default 2)")
     parser.add_argument("--flops", action="store_true", help="only the multiply-adds of a step over naive's")
+    parser.add_argument(
+        "--engine", choices=("torch", "compiled"), default="torch", help="the trainer (default: the batched torch one)"
+    )
     parser.add_argument("--only", nargs="+", default=[], metavar="NAME", help="the strategies whose label starts so")
     parser.add_argument(
         "--streams", nargs="+", default=list(STREAMS), choices=list(STREAMS), help="streams to measure (default: all)"
@@ -224,12 +245,14 @@ def main() -> None:
             )
         return
     torch.set_num_threads(1)
+    if args.engine == "compiled":
+        ensure_compiled("float32", "continual")
     seeds = list(range(3 if args.quick else 16))
     scale = 3 if args.quick else 1
     for name in args.streams:
         title, make, hidden, epochs, options = STREAMS[name]
         print(f"\n{title}, {len(seeds)} seeds")
-        measure(make(), hidden, epochs // scale, seeds, args.repeats, args.only, **options)
+        measure(make(), hidden, epochs // scale, seeds, args.repeats, args.only, args.engine, **options)
 
 
 if __name__ == "__main__":

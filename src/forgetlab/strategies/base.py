@@ -40,6 +40,12 @@ Order of the calls (:func:`forgetlab.engines.continual.train_continual`):
    memory fills); then every task is scored.
 
 Every hook has a no-op default, so a strategy overrides only what it does.
+
+The compiled engine's continual trainer (:mod:`forgetlab.engines.compiled_continual`) has
+no hooks inside its steps. It trains the strategies whose steps are fine-tuning's on other
+samples (:attr:`Strategy.index_only`): it calls ``start`` with an index context, then for
+each minibatch ``extend_batch``, ``observe`` and :meth:`Strategy.step_roles` (how each row
+enters the loss, for a strategy with its own ``data_loss``), before the epoch trains.
 """
 
 from __future__ import annotations

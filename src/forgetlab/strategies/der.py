@@ -180,7 +180,9 @@ class DER(Strategy):
     Per run: the reservoir's choices and the draws use ``run_rng(seed, 4)``, so a run gives
     the same result alone or in a batch. A sample offered in several epochs may be held
     more than once, each time with the outputs of its own step. Costs the forward and
-    backward pass of :math:`k` more samples per step.
+    backward pass of :math:`k` more samples per step. The compiled engine trains it too
+    (``engine="auto"`` picks it), from its draws and :meth:`step_roles`, with the same
+    numbers as the torch trainer up to rounding.
 
     References
     ----------
