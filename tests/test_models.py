@@ -135,3 +135,4 @@ def test_a_model_pickles_and_reads_like_the_estimator():
     with pytest.raises(AttributeError, match="has no 'coefs_'"):
         _ = model.coefs_
     assert repr(model) == "Model('MLPClassifier', hidden_layer_sizes=(50,), solver='sgd')"
+    assert repr(Model.of(MLPRegressor(hidden_layer_sizes=np.array([10, 10])))).endswith("=array([10, 10]))")

@@ -227,7 +227,9 @@ class Model:
 
     def __repr__(self) -> str:
         defaults = DESCRIBED.get(self.class_name, {})
-        changed = {key: value for key, value in self.params.items() if key not in defaults or defaults[key][0] != value}
+        # compared as text: a value may be an array, whose == is not a truth value
+        default = {key: repr(value) for key, (value, _) in defaults.items()}
+        changed = {key: value for key, value in self.params.items() if default.get(key) != repr(value)}
         return f"Model({self.class_name!r}, {', '.join(f'{key}={value!r}' for key, value in changed.items())})"
 
     def get_params(self, deep: bool = True) -> dict[str, Any]:

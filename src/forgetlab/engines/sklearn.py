@@ -26,11 +26,11 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.neural_network import MLPRegressor
 from threadpoolctl import threadpool_limits
 
-from forgetlab import models
 from forgetlab.engines.base import estimate_run_bytes
 from forgetlab.errors import invalid
 from forgetlab.metrics import accuracy, r2_score
 from forgetlab.models import Model
+from forgetlab.models import tutorial_model as tutorial_description
 from forgetlab.results import RunResult, describe_plan
 from forgetlab.schedules import Schedule, newest_tasks
 from forgetlab.tasks import Stream
@@ -51,7 +51,7 @@ def tutorial_model() -> MLPRegressor:
     >>> tutorial_model().hidden_layer_sizes
     (100, 100)
     """
-    return models.tutorial_model().to_estimator()
+    return tutorial_description().to_estimator()
 
 
 def check_estimator(estimator: object) -> None:
@@ -188,8 +188,9 @@ class SklearnEngine:
         if experiment.strategies:
             allowed = "torch or auto (strategies and classification need the torch engine)"
             raise invalid("engine", None, allowed, self.name)
-        check_estimator(experiment.estimator)
-        if experiment.stream.kind == "classification" and not is_classifier(experiment.estimator.to_estimator()):
+        built = experiment.estimator.to_estimator()
+        check_estimator(built)
+        if experiment.stream.kind == "classification" and not is_classifier(built):
             raise invalid("estimator", None, "a classifier for a classification stream", experiment.estimator)
 
     def run_bytes(self, experiment: Spec) -> int:
